@@ -1,0 +1,4 @@
+"""Envelope encryption, the key hierarchy, root-key providers and the blind index.
+
+Imports neither `storage` nor `pipeline`.
+"""

@@ -1,0 +1,1 @@
+"""Settings, per-client config, jobs, destinations, retention, reports and the CLI."""

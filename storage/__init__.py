@@ -1,0 +1,1 @@
+"""Database models, migrations, repositories, the key store and the audit log."""

@@ -1,0 +1,1 @@
+"""ordervault's test suite (kept importable as `tests` ahead of ebaysdk's stray package)."""
