@@ -1,0 +1,189 @@
+"""The audit log: append-only, hash-chained, no PII (subjects are ids, details are facts).
+
+Each event's hash is SHA-256 over the previous event's hash followed by a canonical JSON of the
+event (id, time, actor, action, client, subject, details), so editing, deleting or reordering
+any stored event breaks the chain at that point and `verify` names where. Removing events from
+the end of the log cannot be seen from the log alone: compare the head (`head`) with a copy
+kept elsewhere, such as the last audit report.
+
+Ids are 1, 2, 3... with no gaps, assigned here under a lock so concurrent appends from several
+processes extend one chain instead of forking it: PostgreSQL takes a transaction-scoped
+advisory lock before reading the head, SQLite holds its database write lock (call `append` in
+a `storage.db.write_session`). Should a caller skip the lock, the primary key on id still turns
+a fork into a failed transaction rather than a second chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from storage.db import is_sqlite, require_write_lock
+from storage.models import AuditEvent
+from storage.sqltypes import ensure_utc
+
+GENESIS_HASH = "0" * 64
+
+# pg_advisory_xact_lock key guarding the chain's head ("ovaudit" in ASCII).
+_CHAIN_LOCK_KEY = 0x6F76_6175_6469_74
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_bad_id: int | None = None
+    reason: str | None = None
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no whitespace, UTF-8 text, no NaN: one spelling per value."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def event_hash(
+    prev_hash: str,
+    *,
+    event_id: int,
+    occurred_at: datetime,
+    actor: str,
+    action: str,
+    client_id: str | None,
+    subject: Mapping[str, Any],
+    details: Mapping[str, Any],
+) -> str:
+    body = canonical_json(
+        {
+            "id": event_id,
+            "occurred_at": ensure_utc(occurred_at).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "actor": actor,
+            "action": action,
+            "client_id": client_id,
+            "subject": subject,
+            "details": details,
+        }
+    )
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def _as_stored(value: Mapping[str, Any]) -> dict[str, Any]:
+    # Hash exactly what a later read returns: JSON turns tuples into lists and int keys into
+    # strings (which also sort differently), so round-trip first (unsorted: mixed int and str
+    # keys cannot be sorted before they are all strings).
+    stored = json.loads(json.dumps(value, ensure_ascii=False, allow_nan=False))
+    if not isinstance(stored, dict):
+        raise TypeError("subject and details must be JSON objects")
+    return stored
+
+
+def append(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    client_id: str | None = None,
+    subject: Mapping[str, Any],
+    details: Mapping[str, Any],
+    now: datetime,
+) -> AuditEvent:
+    """Add one event at the head of the chain, in the caller's transaction."""
+    occurred_at = ensure_utc(now)
+    subject_stored, details_stored = _as_stored(subject), _as_stored(details)
+    require_write_lock(session, "audit.append")
+    if not is_sqlite(session):
+        # Held until the caller's transaction ends, so no other append reads the same head.
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(_CHAIN_LOCK_KEY)))
+    head = session.execute(
+        sa.select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).one_or_none()
+    event_id, prev_hash = (1, GENESIS_HASH) if head is None else (head.id + 1, head.hash)
+    event = AuditEvent(
+        id=event_id,
+        occurred_at=occurred_at,
+        actor=actor,
+        action=action,
+        client_id=client_id,
+        subject=subject_stored,
+        details=details_stored,
+        prev_hash=prev_hash,
+        hash=event_hash(
+            prev_hash,
+            event_id=event_id,
+            occurred_at=occurred_at,
+            actor=actor,
+            action=action,
+            client_id=client_id,
+            subject=subject_stored,
+            details=details_stored,
+        ),
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def head(session: Session) -> tuple[int, str] | None:
+    """Id and hash of the newest event (to record elsewhere as an anchor), or None if empty."""
+    row = session.execute(
+        sa.select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).one_or_none()
+    return None if row is None else (row.id, row.hash)
+
+
+def verify(session: Session, *, batch_size: int = 1000) -> VerifyResult:
+    """Walk the whole chain in id order, `batch_size` rows at a time; stop at the first break."""
+    columns = (
+        AuditEvent.id,
+        AuditEvent.occurred_at,
+        AuditEvent.actor,
+        AuditEvent.action,
+        AuditEvent.client_id,
+        AuditEvent.subject,
+        AuditEvent.details,
+        AuditEvent.prev_hash,
+        AuditEvent.hash,
+    )
+    expected_id, prev_hash, checked = 1, GENESIS_HASH, 0
+    query = sa.select(*columns).order_by(AuditEvent.id).limit(batch_size)
+    while True:
+        # The first batch has no lower bound, so a row slipped in below id 1 is seen too.
+        bounded = query if checked == 0 else query.where(AuditEvent.id > expected_id - 1)
+        rows = session.execute(bounded).all()
+        for row in rows:
+            problem = _check(row, expected_id, prev_hash)
+            if problem is not None:
+                return VerifyResult(False, checked, row.id, problem)
+            expected_id, prev_hash, checked = expected_id + 1, row.hash, checked + 1
+        if len(rows) < batch_size:
+            return VerifyResult(True, checked)
+
+
+def _check(row: sa.Row[Any], expected_id: int, prev_hash: str) -> str | None:
+    if row.id != expected_id:
+        if row.id > expected_id:
+            return f"events {expected_id}..{row.id - 1} are missing"
+        return f"event id {row.id} is out of sequence (expected {expected_id})"
+    if row.prev_hash != prev_hash:
+        return "prev_hash does not match the previous event's hash"
+    recomputed = event_hash(
+        prev_hash,
+        event_id=row.id,
+        occurred_at=row.occurred_at.astimezone(UTC),
+        actor=row.actor,
+        action=row.action,
+        client_id=row.client_id,
+        subject=row.subject,
+        details=row.details,
+    )
+    if recomputed != row.hash:
+        return "hash does not match the event's contents"
+    return None

@@ -1,0 +1,1 @@
+"""Alembic environments: `data/` for the data database, `keystore/` for the key store."""

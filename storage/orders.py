@@ -1,0 +1,342 @@
+"""Orders: idempotent upsert with versioning and outbox rows, and the helpers around shredding.
+
+The caller seals the PII and computes `content_digest` (a keyed hash); storage only compares
+digests. One `upsert_order` call is one step of the caller's transaction: the order row, its
+blind-index rows and one outbox row per destination commit together or not at all.
+
+Concurrent upserts of the same order are safe. On PostgreSQL the first version is created with
+INSERT ... ON CONFLICT DO NOTHING and later versions under a row lock, so the loser of a race
+waits, re-reads and compares again. On SQLite writers are serialised by the database lock,
+which the transaction must take up front: call it inside `storage.db.write_session`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from storage.db import require_write_lock
+from storage.errors import OrderShreddedError
+from storage.models import BlindIndexEntry, Delivery, Order
+from storage.outbox import delivery_idempotency_key
+from storage.sqltypes import ensure_utc
+from storage.statements import insert_on_conflict, rowcount
+
+UpsertOutcome = Literal["created", "updated", "unchanged"]
+
+# Outbox rows not yet on their way are replaced by the new version's rows; rows being sent
+# right now finish (the destination deduplicates on the idempotency key).
+_SUPERSEDABLE = ("pending", "failed")
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """Everything the caller supplies for one version of an order."""
+
+    client_id: str
+    marketplace: str
+    account: str
+    marketplace_order_id: str
+    content_digest: str
+    status: str
+    purchased_at: datetime
+    clear: Mapping[str, Any]
+    schema_version: int
+    pii_ciphertext: bytes | None = None
+    wrapped_data_key: bytes | None = None
+    bucket_day: date | None = None
+    expires_on: date | None = None
+    marketplace_updated_at: datetime | None = None
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    latest_delivery_by: datetime | None = None
+    delivery_source: str | None = None
+    blind_index: Sequence[tuple[str, str]] = ()
+
+    def __post_init__(self) -> None:
+        sealed = (self.pii_ciphertext, self.wrapped_data_key, self.bucket_day)
+        if any(v is None for v in sealed) and any(v is not None for v in sealed):
+            # Ciphertext without its wrapped key (or the bucket that wraps it) is unreadable,
+            # and a key without ciphertext is pointless: all three or none.
+            raise ValueError("pii_ciphertext, wrapped_data_key and bucket_day go together")
+
+
+class OrderState(NamedTuple):
+    order_id: int
+    version: int
+    content_digest: str
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    order_id: int
+    version: int
+    outcome: UpsertOutcome
+    delivery_ids: tuple[int, ...]
+
+
+def _key(client_id: str, marketplace: str, marketplace_order_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        Order.client_id == client_id,
+        Order.marketplace == marketplace,
+        Order.marketplace_order_id == marketplace_order_id,
+    )
+
+
+def order_state(
+    session: Session, client_id: str, marketplace: str, marketplace_order_id: str
+) -> OrderState | None:
+    """Id, version and digest of a stored order, so an unchanged one need not be sealed again."""
+    row = session.execute(
+        sa.select(Order.id, Order.version, Order.content_digest).where(
+            _key(client_id, marketplace, marketplace_order_id)
+        )
+    ).one_or_none()
+    return None if row is None else OrderState(row.id, row.version, row.content_digest)
+
+
+def upsert_order(
+    session: Session, record: OrderRecord, destinations: Sequence[str], now: datetime
+) -> UpsertResult:
+    """Store a version of an order, if it changed, with one outbox row per destination.
+
+    Same digest as stored: nothing is written. Raises `OrderShreddedError` for a changed
+    payload of an order that was already shredded (its PII must not come back).
+    """
+    now = ensure_utc(now)
+    require_write_lock(session, "upsert_order")
+    key = _key(record.client_id, record.marketplace, record.marketplace_order_id)
+    state = order_state(session, record.client_id, record.marketplace, record.marketplace_order_id)
+    if state is not None and state.content_digest == record.content_digest:
+        return UpsertResult(state.order_id, state.version, "unchanged", ())
+    if state is None:
+        inserted = session.execute(
+            insert_on_conflict(session, Order)
+            .values(
+                client_id=record.client_id,
+                marketplace=record.marketplace,
+                account=record.account,
+                marketplace_order_id=record.marketplace_order_id,
+                version=1,
+                first_stored_at=now,
+                last_stored_at=now,
+                **_payload(record),
+            )
+            .on_conflict_do_nothing(
+                index_elements=["client_id", "marketplace", "marketplace_order_id"]
+            )
+            .returning(Order.id)
+        ).scalar_one_or_none()
+        if inserted is not None:
+            delivery_ids = _write_version_rows(session, inserted, 1, record, destinations, now)
+            return UpsertResult(inserted, 1, "created", delivery_ids)
+        # A concurrent transaction created it first and has committed: continue as an update.
+
+    # Re-read under the row lock: a concurrent writer may have stored a newer version since.
+    current = session.execute(
+        sa.select(Order.id, Order.version, Order.content_digest, Order.shredded_at)
+        .where(key)
+        .with_for_update()
+    ).one()
+    if current.content_digest == record.content_digest:
+        return UpsertResult(current.id, current.version, "unchanged", ())
+    if current.shredded_at is not None:
+        raise OrderShreddedError(current.id)
+    version = current.version + 1
+    session.execute(
+        sa.update(Order)
+        .where(Order.id == current.id)
+        .values(version=version, account=record.account, last_stored_at=now, **_payload(record))
+    )
+    session.execute(
+        sa.update(Delivery)
+        .where(Delivery.order_id == current.id, Delivery.status.in_(_SUPERSEDABLE))
+        .values(status="superseded", lease_until=None, leased_by=None)
+    )
+    session.execute(sa.delete(BlindIndexEntry).where(BlindIndexEntry.order_id == current.id))
+    delivery_ids = _write_version_rows(session, current.id, version, record, destinations, now)
+    return UpsertResult(current.id, version, "updated", delivery_ids)
+
+
+def _payload(record: OrderRecord) -> dict[str, Any]:
+    return {
+        "content_digest": record.content_digest,
+        "status": record.status,
+        "purchased_at": record.purchased_at,
+        "marketplace_updated_at": record.marketplace_updated_at,
+        "shipped_at": record.shipped_at,
+        "delivered_at": record.delivered_at,
+        "cancelled_at": record.cancelled_at,
+        "latest_delivery_by": record.latest_delivery_by,
+        "delivery_source": record.delivery_source,
+        "clear": dict(record.clear),
+        "pii_ciphertext": record.pii_ciphertext,
+        "wrapped_data_key": record.wrapped_data_key,
+        "schema_version": record.schema_version,
+        "bucket_day": record.bucket_day,
+        "expires_on": record.expires_on,
+    }
+
+
+def _write_version_rows(
+    session: Session,
+    order_id: int,
+    version: int,
+    record: OrderRecord,
+    destinations: Sequence[str],
+    now: datetime,
+) -> tuple[int, ...]:
+    session.add_all(
+        BlindIndexEntry(client_id=record.client_id, order_id=order_id, kind=kind, digest=digest)
+        for kind, digest in dict.fromkeys(record.blind_index)
+    )
+    deliveries = [
+        Delivery(
+            order_id=order_id,
+            order_version=version,
+            client_id=record.client_id,
+            destination=destination,
+            idempotency_key=delivery_idempotency_key(
+                record.client_id,
+                record.marketplace,
+                record.marketplace_order_id,
+                version,
+                destination,
+            ),
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for destination in dict.fromkeys(destinations)
+    ]
+    session.add_all(deliveries)
+    session.flush()
+    return tuple(delivery.id for delivery in deliveries)
+
+
+def get_order(session: Session, order_id: int) -> Order | None:
+    return session.get(Order, order_id)
+
+
+def iter_orders_by_bucket(
+    session: Session,
+    client_id: str,
+    *,
+    first_day: date,
+    last_day: date,
+    batch_size: int = 500,
+) -> Iterator[Order]:
+    """A client's orders whose bucket day lies in [first_day, last_day], in id order.
+
+    Read in batches by id, so memory stays flat and rows re-bucketed during the walk are
+    neither skipped nor seen twice. Shredded orders have no bucket and never appear.
+    """
+    last_id = 0
+    while True:
+        batch = session.scalars(
+            sa.select(Order)
+            .where(
+                Order.client_id == client_id,
+                Order.bucket_day >= first_day,
+                Order.bucket_day <= last_day,
+                Order.id > last_id,
+            )
+            .order_by(Order.id)
+            .limit(batch_size)
+        ).all()
+        yield from batch
+        if len(batch) < batch_size:
+            return
+        last_id = batch[-1].id
+
+
+def mark_shredded(session: Session, order_id: int, *, reason: str, now: datetime) -> bool:
+    """Drop one order's PII (ciphertext, wrapped key, bucket, blind index). False if already."""
+    now = ensure_utc(now)
+    session.execute(sa.delete(BlindIndexEntry).where(BlindIndexEntry.order_id == order_id))
+    result = session.execute(
+        sa.update(Order)
+        .where(Order.id == order_id, Order.shredded_at.is_(None))
+        .values(**_shredded_values(reason, now))
+    )
+    return rowcount(result) == 1
+
+
+def shred_bucket(
+    session: Session, *, client_id: str, bucket_day: date, reason: str, now: datetime
+) -> int:
+    """Shred every order of a client whose data key sits in `bucket_day`; returns how many."""
+    now = ensure_utc(now)
+    in_bucket = sa.select(Order.id).where(
+        Order.client_id == client_id, Order.bucket_day == bucket_day
+    )
+    session.execute(sa.delete(BlindIndexEntry).where(BlindIndexEntry.order_id.in_(in_bucket)))
+    result = session.execute(
+        sa.update(Order)
+        .where(Order.client_id == client_id, Order.bucket_day == bucket_day)
+        .values(**_shredded_values(reason, now))
+        .execution_options(synchronize_session="fetch")
+    )
+    return rowcount(result)
+
+
+def _shredded_values(reason: str, now: datetime) -> dict[str, Any]:
+    return {
+        "pii_ciphertext": None,
+        "wrapped_data_key": None,
+        "bucket_day": None,
+        "shredded_at": now,
+        "shred_reason": reason,
+    }
+
+
+def rewrap_order(
+    session: Session,
+    order_id: int,
+    *,
+    expected_wrapped_key: bytes,
+    wrapped_data_key: bytes,
+    bucket_day: date,
+) -> bool:
+    """Move an order's data key to another bucket, if its key is still `expected_wrapped_key`.
+
+    The compare-and-set matters: if a new version replaced the sealed columns since the
+    caller read them, writing the re-wrapped old key would make the new ciphertext unreadable.
+    Returns False (and writes nothing) in that case, or if the order was shredded.
+    """
+    result = session.execute(
+        sa.update(Order)
+        .where(
+            Order.id == order_id,
+            Order.wrapped_data_key == expected_wrapped_key,
+            Order.shredded_at.is_(None),
+        )
+        .values(wrapped_data_key=wrapped_data_key, bucket_day=bucket_day)
+        .execution_options(synchronize_session="fetch")
+    )
+    return rowcount(result) == 1
+
+
+def find_order_ids_by_blind_index(
+    session: Session, client_id: str, kind: str, digest: str
+) -> list[int]:
+    """Ids of a client's (unshredded) orders with this blind-index digest, ascending."""
+    return list(
+        session.scalars(
+            sa.select(BlindIndexEntry.order_id)
+            .where(
+                BlindIndexEntry.client_id == client_id,
+                BlindIndexEntry.kind == kind,
+                BlindIndexEntry.digest == digest,
+            )
+            .distinct()
+            .order_by(BlindIndexEntry.order_id)
+        )
+    )

@@ -1,0 +1,264 @@
+"""The delivery outbox: claim rows under a lease, record the outcome, sweep, replay, count.
+
+A delivery row is written in the same transaction as the order version it forwards
+(`storage.orders.upsert_order`); workers then claim rows, send, and mark them. A claim is a
+lease: if the worker dies, the row becomes claimable again when `lease_until` passes. Claims
+never hand one row to two workers while its lease holds: PostgreSQL locks the candidate rows
+with SELECT ... FOR UPDATE SKIP LOCKED, SQLite claims inside BEGIN IMMEDIATE.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.db import require_write_lock, write_session
+from storage.models import DELIVERY_STATUSES, Delivery
+from storage.sqltypes import ensure_utc
+from storage.statements import rowcount
+
+LAST_ERROR_MAX_CHARS = 500
+
+# Statuses a replay may put back to 'pending'. Not 'sending': that row is in a worker's hands.
+REQUEUEABLE = frozenset({"pending", "failed", "dead", "delivered", "superseded"})
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    """A delivery row as claimed: everything a worker needs to send it, and nothing more."""
+
+    id: int
+    order_id: int
+    order_version: int
+    client_id: str
+    destination: str
+    idempotency_key: str
+    attempts: int
+    lease_until: datetime
+    leased_by: str
+
+
+def delivery_idempotency_key(
+    client_id: str, marketplace: str, marketplace_order_id: str, version: int, destination: str
+) -> str:
+    """Hex SHA-256 naming one version of one order for one destination, stable across retries."""
+    parts = (client_id, marketplace, marketplace_order_id, str(version), destination)
+    if any("\x00" in part for part in parts):
+        raise ValueError("identifiers must not contain NUL (it separates the key's parts)")
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def _claimable(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        sa.and_(Delivery.status.in_(("pending", "failed")), Delivery.next_attempt_at <= now),
+        sa.and_(Delivery.status == "sending", Delivery.lease_until <= now),
+    )
+
+
+def claim(
+    sessions: sessionmaker[Session] | Session,
+    *,
+    now: datetime,
+    lease_s: float,
+    worker_id: str,
+    limit: int,
+    delivery_ids: Collection[int] | None = None,
+) -> list[ClaimedDelivery]:
+    """Lease up to `limit` due rows (oldest due first) to `worker_id` for `lease_s` seconds.
+
+    Due: pending or failed with next_attempt_at <= now, or sending with an expired lease.
+    `delivery_ids` restricts the claim to those rows (a worker handling one message).
+    Given a sessionmaker, the claim commits in its own write transaction; given a session,
+    it joins the caller's transaction (on SQLite, start it with `storage.db.write_session`).
+    """
+    if isinstance(sessions, Session):
+        require_write_lock(sessions, "outbox.claim")
+        return _claim(sessions, now, lease_s, worker_id, limit, delivery_ids)
+    with write_session(sessions) as session:
+        return _claim(session, now, lease_s, worker_id, limit, delivery_ids)
+
+
+def _claim(
+    session: Session,
+    now: datetime,
+    lease_s: float,
+    worker_id: str,
+    limit: int,
+    delivery_ids: Collection[int] | None,
+) -> list[ClaimedDelivery]:
+    now = ensure_utc(now)
+    if lease_s <= 0 or limit <= 0:
+        raise ValueError("lease_s and limit must be positive")
+    candidates = (
+        sa.select(Delivery.id)
+        .where(_claimable(now))
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(limit)
+        # Rows another worker is claiming right now are skipped, not waited for; once that
+        # claim commits, the re-checked WHERE no longer matches them. SQLite ignores this and
+        # relies on the write lock instead.
+        .with_for_update(skip_locked=True)
+    )
+    if delivery_ids is not None:
+        candidates = candidates.where(Delivery.id.in_(list(delivery_ids)))
+    ids = list(session.scalars(candidates))
+    if not ids:
+        return []
+    lease_until = now + timedelta(seconds=lease_s)
+    rows = session.execute(
+        sa.update(Delivery)
+        .where(Delivery.id.in_(ids))
+        .values(
+            status="sending",
+            lease_until=lease_until,
+            leased_by=worker_id,
+            attempts=Delivery.attempts + 1,
+        )
+        .returning(
+            Delivery.id,
+            Delivery.order_id,
+            Delivery.order_version,
+            Delivery.client_id,
+            Delivery.destination,
+            Delivery.idempotency_key,
+            Delivery.attempts,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    claimed = [
+        ClaimedDelivery(
+            id=row.id,
+            order_id=row.order_id,
+            order_version=row.order_version,
+            client_id=row.client_id,
+            destination=row.destination,
+            idempotency_key=row.idempotency_key,
+            attempts=row.attempts,
+            lease_until=lease_until,
+            leased_by=worker_id,
+        )
+        for row in rows
+    ]
+    order = {delivery_id: position for position, delivery_id in enumerate(ids)}
+    return sorted(claimed, key=lambda c: order[c.id])
+
+
+def mark_delivered(session: Session, delivery_id: int, *, now: datetime) -> bool:
+    """Record a successful send. False if the row was not being sent (nothing changes).
+
+    Accepted from any worker: a worker whose lease ran out may still have delivered, and the
+    destination deduplicates on the idempotency key.
+    """
+    now = ensure_utc(now)
+    result = session.execute(
+        sa.update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == "sending")
+        .values(status="delivered", delivered_at=now, lease_until=None, leased_by=None)
+        .execution_options(synchronize_session="fetch")
+    )
+    return rowcount(result) == 1
+
+
+def mark_failed(
+    session: Session,
+    delivery_id: int,
+    *,
+    worker_id: str,
+    error: str,
+    retry_at: datetime | None,
+) -> bool:
+    """Record a failed send: retry at `retry_at`, or give up ('dead') when it is None.
+
+    Only the worker holding the lease may do this, so a worker whose lease expired cannot
+    overwrite the outcome of the worker that took the row over. `error` must carry no PII.
+    """
+    values: dict[str, Any] = {
+        "last_error": error[:LAST_ERROR_MAX_CHARS],
+        "lease_until": None,
+        "leased_by": None,
+    }
+    if retry_at is None:
+        values["status"] = "dead"
+    else:
+        values.update(status="failed", next_attempt_at=ensure_utc(retry_at))
+    result = session.execute(
+        sa.update(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.status == "sending",
+            Delivery.leased_by == worker_id,
+        )
+        .values(**values)
+        .execution_options(synchronize_session="fetch")
+    )
+    return rowcount(result) == 1
+
+
+def due_for_sweep(
+    session: Session, *, now: datetime, lost_after_s: float, limit: int = 1000
+) -> list[int]:
+    """Ids of rows that have been claimable for more than `lost_after_s`: their message was lost.
+
+    The sweep job re-enqueues these; claiming stays idempotent, so a message that was only
+    slow costs one extra no-op.
+    """
+    cutoff = ensure_utc(now) - timedelta(seconds=lost_after_s)
+    return list(
+        session.scalars(
+            sa.select(Delivery.id)
+            .where(_claimable(cutoff))
+            .order_by(Delivery.next_attempt_at, Delivery.id)
+            .limit(limit)
+        )
+    )
+
+
+def requeue(
+    session: Session,
+    *,
+    now: datetime,
+    statuses: Collection[str],
+    delivery_ids: Sequence[int] | None = None,
+    client_id: str | None = None,
+    destination: str | None = None,
+) -> list[int]:
+    """Put rows in `statuses` (optionally only these ids / client / destination) back to pending.
+
+    For replay. Attempts are kept (they count every try); the row is due at `now`.
+    """
+    now = ensure_utc(now)
+    wanted = set(statuses)
+    if not wanted <= REQUEUEABLE:
+        raise ValueError(f"cannot requeue rows in {sorted(wanted - REQUEUEABLE)}")
+    conditions: list[sa.ColumnElement[bool]] = [Delivery.status.in_(sorted(wanted))]
+    if delivery_ids is not None:
+        conditions.append(Delivery.id.in_(list(delivery_ids)))
+    if client_id is not None:
+        conditions.append(Delivery.client_id == client_id)
+    if destination is not None:
+        conditions.append(Delivery.destination == destination)
+    rows = session.execute(
+        sa.update(Delivery)
+        .where(*conditions)
+        .values(status="pending", next_attempt_at=now, lease_until=None, leased_by=None)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return sorted(row.id for row in rows)
+
+
+def counts_by_status(session: Session, *, client_id: str | None = None) -> dict[str, int]:
+    """Number of rows per status, every status present (zero included)."""
+    query = sa.select(Delivery.status, sa.func.count()).group_by(Delivery.status)
+    if client_id is not None:
+        query = query.where(Delivery.client_id == client_id)
+    counts = dict.fromkeys(DELIVERY_STATUSES, 0)
+    for status, count in session.execute(query):
+        counts[status] = count
+    return counts

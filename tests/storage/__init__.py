@@ -1,0 +1,1 @@
+"""Tests of the storage layer, each run on SQLite and on PostgreSQL."""

@@ -1,0 +1,184 @@
+"""The hash-chained audit log: the chain's format, tamper detection, concurrent appends."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from storage import audit
+from storage.db import write_session
+from storage.errors import NaiveDatetimeError
+from storage.models import AuditEvent
+from tests.fixtures.databases import MigratedDatabase
+from tests.storage.concurrency import run_concurrently
+from tests.storage.factories import NOW
+
+
+def _append(db: MigratedDatabase, n: int, *, actor: str = "scheduler") -> AuditEvent:
+    with write_session(db.sessions) as session:
+        return audit.append(
+            session,
+            actor=actor,
+            action="bucket.destroyed",
+            client_id="acme",
+            subject={"bucket_day": "2026-04-05", "n": n},
+            details={"orders_shredded": n * 10},
+            now=NOW + timedelta(seconds=n),
+        )
+
+
+def _log_of(db: MigratedDatabase, count: int) -> None:
+    for n in range(1, count + 1):
+        _append(db, n)
+
+
+def _verify(db: MigratedDatabase, batch_size: int = 1000) -> audit.VerifyResult:
+    with db.sessions() as session:
+        return audit.verify(session, batch_size=batch_size)
+
+
+def test_first_event_hash_known_answer(data_db: MigratedDatabase) -> None:
+    """Pins the chain format: anyone can re-check the log with sha256 and a JSON encoder."""
+    event = _append(data_db, 1)
+    canonical = (
+        '{"action":"bucket.destroyed","actor":"scheduler","client_id":"acme",'
+        '"details":{"orders_shredded":10},"id":1,"occurred_at":"2026-03-01T12:00:01.000000Z",'
+        '"subject":{"bucket_day":"2026-04-05","n":1}}'
+    )
+    assert event.id == 1
+    assert event.prev_hash == "0" * 64
+    assert event.hash == hashlib.sha256(("0" * 64 + canonical).encode()).hexdigest()
+
+
+def test_events_link_and_verify(data_db: MigratedDatabase) -> None:
+    _log_of(data_db, 5)
+    with data_db.sessions() as session:
+        events = list(session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id)))
+        assert audit.head(session) == (5, events[-1].hash)
+    assert [e.id for e in events] == [1, 2, 3, 4, 5]
+    assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(events))
+    assert all(e.occurred_at.utcoffset() == timedelta(0) for e in events)
+    assert _verify(data_db) == audit.VerifyResult(ok=True, checked=5)
+    assert _verify(data_db, batch_size=2) == audit.VerifyResult(ok=True, checked=5)
+
+
+def test_empty_log_verifies(data_db: MigratedDatabase) -> None:
+    assert _verify(data_db) == audit.VerifyResult(ok=True, checked=0)
+
+
+def test_values_are_hashed_as_they_read_back(data_db: MigratedDatabase) -> None:
+    with write_session(data_db.sessions) as session:
+        event = audit.append(
+            session,
+            actor="cli",
+            action="dsar.export",
+            subject={"order_ids": (3, 1, 2), 7: "int key"},
+            details={"ratio": 0.1, "note": "ünïcode"},
+            now=NOW,
+        )
+    assert event.subject == {"order_ids": [3, 1, 2], "7": "int key"}
+    assert _verify(data_db).ok
+
+
+def test_non_json_values_are_refused(data_db: MigratedDatabase) -> None:
+    with pytest.raises(ValueError, match="not JSON compliant"), data_db.sessions.begin() as session:
+        audit.append(
+            session, actor="a", action="b", subject={}, details={"x": float("nan")}, now=NOW
+        )
+    with pytest.raises(NaiveDatetimeError), data_db.sessions.begin() as session:
+        audit.append(
+            session, actor="a", action="b", subject={}, details={}, now=NOW.replace(tzinfo=None)
+        )
+
+
+def _edit(connection: sa.Connection) -> None:
+    connection.execute(
+        sa.update(AuditEvent).where(AuditEvent.id == 3).values(details={"orders_shredded": 0})
+    )
+
+
+def _edit_and_rehash(connection: sa.Connection) -> None:
+    """An editor who also recomputes the edited event's own hash."""
+    row = connection.execute(sa.select(AuditEvent).where(AuditEvent.id == 3)).one()
+    forged = audit.event_hash(
+        row.prev_hash,
+        event_id=3,
+        occurred_at=row.occurred_at,
+        actor="someone-else",
+        action=row.action,
+        client_id=row.client_id,
+        subject=row.subject,
+        details=row.details,
+    )
+    connection.execute(
+        sa.update(AuditEvent).where(AuditEvent.id == 3).values(actor="someone-else", hash=forged)
+    )
+
+
+def _delete(connection: sa.Connection) -> None:
+    connection.execute(sa.delete(AuditEvent).where(AuditEvent.id == 3))
+
+
+def _delete_first(connection: sa.Connection) -> None:
+    connection.execute(sa.delete(AuditEvent).where(AuditEvent.id == 1))
+
+
+def _swap(connection: sa.Connection) -> None:
+    """Reorder events 3 and 4 by swapping their ids."""
+    for old, new in ((3, -1), (4, 3), (-1, 4)):
+        connection.execute(sa.update(AuditEvent).where(AuditEvent.id == old).values(id=new))
+
+
+def _insert_before_start(connection: sa.Connection) -> None:
+    row = connection.execute(sa.select(AuditEvent).where(AuditEvent.id == 1)).one()
+    connection.execute(
+        sa.insert(AuditEvent).values(
+            {**row._asdict(), "id": 0, "hash": "f" * 64, "prev_hash": "0" * 64}
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("tamper", "first_bad_id", "checked", "reason"),
+    [
+        (_edit, 3, 2, "hash does not match"),
+        (_edit_and_rehash, 4, 3, "prev_hash does not match"),
+        (_delete, 4, 2, "events 3..3 are missing"),
+        (_delete_first, 2, 0, "events 1..1 are missing"),
+        (_swap, 3, 2, "hash does not match"),
+        (_insert_before_start, 0, 0, "out of sequence"),
+    ],
+)
+def test_tampering_is_detected_where_it_happened(
+    data_db: MigratedDatabase,
+    tamper: Callable[[sa.Connection], None],
+    first_bad_id: int,
+    checked: int,
+    reason: str,
+) -> None:
+    _log_of(data_db, 6)
+    with data_db.engine.begin() as connection:
+        tamper(connection)
+
+    for batch_size in (1000, 2, 3):  # across batch boundaries too
+        result = _verify(data_db, batch_size=batch_size)
+        assert not result.ok
+        assert result.first_bad_id == first_bad_id
+        assert result.reason is not None
+        assert reason in result.reason
+        assert result.checked == checked
+
+
+def test_concurrent_appends_extend_one_chain(data_db: MigratedDatabase) -> None:
+    def appender(index: int) -> list[int]:
+        return [_append(data_db, n, actor=f"worker-{index}").id for n in range(8)]
+
+    ids = [i for mine in run_concurrently(appender, 4) for i in mine]
+
+    assert sorted(ids) == list(range(1, 33))
+    assert _verify(data_db) == audit.VerifyResult(ok=True, checked=32)
