@@ -3,4 +3,6 @@
 pytest_plugins = [
     "tests.fixtures.services",
     "tests.fixtures.databases",
+    "tests.fixtures.runtime",
+    "tests.fixtures.sshd",
 ]
