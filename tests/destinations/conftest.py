@@ -17,7 +17,6 @@ from pipeline.receiver import WebhookReceiver
 from pipeline.secrets import ResolveContext
 from tests.factories import make_order
 
-
 SECRET = "whsec-test-0123456789"
 ENVIRON = {"WEBHOOK_SECRET": SECRET}
 
