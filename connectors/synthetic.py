@@ -47,11 +47,19 @@ def synthetic_orders(
         delivered = purchased + timedelta(days=3) if status == OrderStatus.DELIVERED else None
         if status == OrderStatus.PENDING:
             shipped = None
-        order_id = (
-            f"{rng.randrange(100, 999)}-{rng.randrange(10**6, 10**7)}-{rng.randrange(10**6, 10**7)}"
-            if marketplace is Marketplace.AMAZON
-            else f"{rng.randrange(10, 99)}-{rng.randrange(10**4, 10**5)}-{rng.randrange(10**4, 10**5)}"
-        )
+        if marketplace is Marketplace.AMAZON:  # 3-7-7 digits, like 028-1234567-1234567
+            parts = (
+                rng.randrange(100, 999),
+                rng.randrange(10**6, 10**7),
+                rng.randrange(10**6, 10**7),
+            )
+        else:  # eBay order ids: 2-5-5 digits
+            parts = (
+                rng.randrange(10, 99),
+                rng.randrange(10**4, 10**5),
+                rng.randrange(10**4, 10**5),
+            )
+        order_id = "-".join(str(p) for p in parts)
         yield Order(
             client_id=client_id,
             marketplace=marketplace,

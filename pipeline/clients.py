@@ -121,6 +121,8 @@ class WebhookDestination(StrictModel):
     timeout_s: float = Field(default=10.0, gt=0, le=120)
     client_cert: str | None = None
     client_key: SecretRef | None = None
+    # Extra CA bundle to trust for this receiver (a private CA); the system CAs otherwise.
+    ca_file: str | None = None
 
     @field_validator("url")
     @classmethod
@@ -128,7 +130,7 @@ class WebhookDestination(StrictModel):
         allow = bool(info.data.get("insecure_loopback"))
         return check_endpoint(value, allow_http_loopback=allow)
 
-    @field_validator("client_cert")
+    @field_validator("client_cert", "ca_file")
     @classmethod
     def _cert(cls, value: str | None, info: ValidationInfo) -> str | None:
         return None if value is None else resolve_path(value, info)

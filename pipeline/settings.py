@@ -8,7 +8,7 @@ whatever the working directory.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from sqlalchemy.engine import make_url
@@ -18,7 +18,9 @@ from pipeline.secrets import ResolveContext, SecretRef
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    # validate_default: relative default paths ("var/root.key") must be resolved against the
+    # settings file like written ones, not left relative to whatever the working directory is.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, validate_default=True)
 
 
 def base_dir(info: ValidationInfo) -> Path:
@@ -106,6 +108,15 @@ class BrokerSettings(StrictModel):
         return value
 
 
+class OutboxSettings(StrictModel):
+    # A claimed delivery is the claimer's for this long; then another worker may take it over.
+    lease_s: float = Field(default=120.0, gt=0, le=3600)
+    # A claimable row no message has claimed for this long is re-enqueued by the sweeper.
+    lost_after_s: float = Field(default=60.0, gt=0, le=86400)
+    # Failed attempts after which a delivery is dead (about 3 days with the 1-hour backoff cap).
+    max_attempts: int = Field(default=80, ge=1, le=10_000)
+
+
 class LoggingSettings(StrictModel):
     file: str | None = "var/ordervault.log"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -130,28 +141,20 @@ class EbayNotificationSettings(StrictModel):
 
 class Settings(StrictModel):
     clients_dir: str = "clients"
-    database: DatabaseSettings = DatabaseSettings()
-    keystore: KeystoreSettings = KeystoreSettings()
-    kms: KmsSettings = KmsSettings()
-    broker: BrokerSettings = BrokerSettings()
-    logging: LoggingSettings = LoggingSettings()
-    audit: AuditSettings = AuditSettings()
+    # Sections default to an empty table, validated like a written one (paths resolved).
+    database: DatabaseSettings = Field(default_factory=dict)  # type: ignore[assignment]
+    keystore: KeystoreSettings = Field(default_factory=dict)  # type: ignore[assignment]
+    kms: KmsSettings = Field(default_factory=dict)  # type: ignore[assignment]
+    broker: BrokerSettings = Field(default_factory=dict)  # type: ignore[assignment]
+    outbox: OutboxSettings = Field(default_factory=dict)  # type: ignore[assignment]
+    logging: LoggingSettings = Field(default_factory=dict)  # type: ignore[assignment]
+    audit: AuditSettings = Field(default_factory=dict)  # type: ignore[assignment]
     ebay_notifications: EbayNotificationSettings | None = None
 
     @field_validator("clients_dir")
     @classmethod
     def _clients_dir(cls, value: str, info: ValidationInfo) -> str:
         return resolve_path(value, info)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _defaults_resolved(cls, data: Any) -> Any:
-        # Defaults bypass field validators; list the sections so relative defaults resolve too.
-        if isinstance(data, dict):
-            for section in ("database", "keystore", "kms", "logging"):
-                data.setdefault(section, {})
-            data.setdefault("clients_dir", "clients")
-        return data
 
     def problems(self) -> list[tuple[str, str]]:
         """Rules across fields, as (field, reason) pairs; empty when all hold."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,6 +44,9 @@ def create_engine(url: str, *, keystore: bool = False) -> sa.Engine:
         # pool_pre_ping: workers hold engines for days; a restarted server must not surface as
         # one failed job per pooled connection.
         return sa.create_engine(parsed, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        # A fresh deployment has no var/ yet; SQLite creates the file but not its folder.
+        Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = sa.create_engine(parsed)
     _configure_sqlite(engine, keystore=keystore)
     return engine

@@ -200,6 +200,24 @@ def mark_failed(
     return rowcount(result) == 1
 
 
+def mark_superseded(session: Session, delivery_id: int, *, worker_id: str) -> bool:
+    """Retire a claimed row whose order has a newer version (which has its own rows).
+
+    Only the lease holder may, like `mark_failed`.
+    """
+    result = session.execute(
+        sa.update(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.status == "sending",
+            Delivery.leased_by == worker_id,
+        )
+        .values(status="superseded", lease_until=None, leased_by=None)
+        .execution_options(synchronize_session="fetch")
+    )
+    return rowcount(result) == 1
+
+
 def due_for_sweep(
     session: Session, *, now: datetime, lost_after_s: float, limit: int = 1000
 ) -> list[int]:

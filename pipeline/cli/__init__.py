@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from pipeline.cli import config_cmd as _config_cmd  # noqa: F401  (registers commands)
+# Importing a command module registers its commands on `app`.
+from pipeline.cli import audit_cmd as _audit_cmd  # noqa: F401
+from pipeline.cli import config_cmd as _config_cmd  # noqa: F401
+from pipeline.cli import db_cmd as _db_cmd  # noqa: F401
+from pipeline.cli import demo_cmd as _demo_cmd  # noqa: F401
+from pipeline.cli import keys_cmd as _keys_cmd  # noqa: F401
+from pipeline.cli import replay_cmd as _replay_cmd  # noqa: F401
+from pipeline.cli import worker_cmd as _worker_cmd  # noqa: F401
 from pipeline.cli.app import app
 
 __all__ = ["app", "main"]

@@ -4,18 +4,44 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import sqlalchemy as sa
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
+from crypto import CryptoError
 from pipeline.config import CONFIG_ENV, Config, ConfigError, config_path, load_config
+from storage import StorageError
+
+
+class _Group(TyperGroup):
+    """Expected failures become one line naming what was wrong, and exit code 1."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click Context is private
+        try:
+            return super().invoke(ctx)
+        except (StorageError, CryptoError, ConfigError, sa.exc.OperationalError) as exc:
+            err_console.print(f"[red]error:[/] {_one_line(exc)}", soft_wrap=True, highlight=False)
+            raise typer.Exit(code=1) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, sa.exc.OperationalError):
+        # The driver's own message; SQLAlchemy's wrapper would add the failed statement.
+        return f"database: {str(exc.orig).strip().splitlines()[0]}"
+    return str(exc).strip()
+
 
 app = typer.Typer(
+    cls=_Group,
     name="ordervault",
     help="Pull marketplace orders, keep buyer PII sealed, forward, shred on schedule, prove it.",
     no_args_is_help=True,
-    pretty_exceptions_show_locals=False,  # locals may hold PII or secrets
+    # Rich tracebacks show locals and source lines, which may hold PII or secrets; errors the
+    # operator can act on are reported in one line by `pipeline.cli.main` instead.
+    pretty_exceptions_enable=False,
 )
 console = Console()
 err_console = Console(stderr=True)

@@ -148,3 +148,13 @@ def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
     [problem] = problems_of(write_config(tmp_path, {"acme": "id = "}))
     assert problem.field == "(file)"
     assert "not valid TOML" in problem.reason
+
+
+def test_omitted_sections_resolve_their_default_paths_against_the_file(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, {}, settings="# all defaults\n"), environ=ENVIRON)
+    settings = config.settings
+    assert settings.kms.key_file == str(tmp_path / "var" / "root.key")
+    assert settings.database.url == f"sqlite:///{tmp_path / 'var' / 'data.db'}"
+    assert settings.keystore.url == f"sqlite:///{tmp_path / 'var' / 'keys.db'}"
+    assert settings.logging.file == str(tmp_path / "var" / "ordervault.log")
+    assert settings.clients_dir == str(tmp_path / "clients")

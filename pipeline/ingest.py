@@ -1,0 +1,156 @@
+"""Normalised order -> minimised, sealed, stored with its blind index and outbox rows.
+
+Steps 2-4 of DESIGN.md's flow. An unchanged order costs one keyed digest and one indexed read:
+nothing is sealed or written. The caller enqueues forwarding after this returns (after commit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from connectors.classify import canonical_json, drop_pii, split
+from connectors.order import PII_SCHEMA_VERSION, Order
+from crypto import InvalidValueError, PiiVault, RecordRef
+from pipeline.clients import ClientConfig
+from pipeline.expiry import expiry_day
+from pipeline.runtime import Runtime
+from storage import (
+    OrderRecord,
+    OrderShreddedError,
+    UpsertResult,
+    mark_shredded,
+    order_state,
+    upsert_order,
+    write_session,
+)
+
+
+def record_ref(order: Order) -> RecordRef:
+    return RecordRef(
+        order.client_id, order.marketplace.value, order.marketplace_order_id, PII_SCHEMA_VERSION
+    )
+
+
+def blind_index_entries(vault: PiiVault, order: Order) -> Iterator[tuple[str, str]]:
+    """(kind, digest) for each identifier a data-subject request may name.
+
+    The vault normalises each kind (emails lower-cased, phones to digits); a value that does
+    not normalise (a "phone" with no digits) is simply not indexed.
+    """
+    buyer, address = order.buyer, order.shipping_address
+    values: list[tuple[str, str | None]] = []
+    if buyer is not None:
+        values += [
+            ("email", buyer.email),
+            ("buyer_id", buyer.marketplace_buyer_id),
+            ("username", buyer.username),
+            ("eias_token", buyer.eias_token),
+            ("phone", buyer.phone),
+        ]
+    if address is not None:
+        values.append(("phone", address.phone))
+    seen: set[tuple[str, str]] = set()
+    for kind, value in values:
+        if not value:
+            continue
+        try:
+            entry = (kind, vault.blind_index(order.client_id, kind, value))
+        except InvalidValueError:
+            continue
+        if entry not in seen:
+            seen.add(entry)
+            yield entry
+
+
+@dataclass(frozen=True)
+class Ingestor:
+    runtime: Runtime
+
+    def store(self, client: ClientConfig, order: Order) -> UpsertResult:
+        """Store one order for `client`; idempotent on its marketplace identity."""
+        if order.client_id != client.id:
+            raise ValueError("order belongs to another client")
+        vault = self.runtime.vault
+        order = drop_pii(order, frozenset(client.pii.drop))
+        clear, pii = split(order)
+        pii_bytes = canonical_json(pii)
+        # Keyed, so the digest of a low-entropy order cannot be brute-forced back to its PII.
+        digest = vault.content_digest(client.id, canonical_json(clear) + b"\x00" + pii_bytes)
+        with self.runtime.sessions() as session:
+            state = order_state(session, *order.key)
+        if state is not None and state.content_digest == digest:
+            return UpsertResult(state.order_id, state.version, "unchanged", ())
+        day = expiry_day(
+            order,
+            retention_days=client.retention.days_after_delivery,
+            max_undelivered_days=client.retention.max_undelivered_days,
+        )
+        now = self.runtime.clock()
+        if day <= now.date():
+            return self._store_expired(client, order, clear, digest, day)
+        sealed = vault.seal(record_ref(order), pii_bytes, day)
+        record = OrderRecord(
+            client_id=client.id,
+            marketplace=order.marketplace.value,
+            account=order.account,
+            marketplace_order_id=order.marketplace_order_id,
+            content_digest=digest,
+            status=order.status.value,
+            purchased_at=order.purchased_at,
+            clear=clear,
+            schema_version=PII_SCHEMA_VERSION,
+            pii_ciphertext=sealed.ciphertext,
+            wrapped_data_key=sealed.wrapped_key,
+            bucket_day=sealed.bucket_day,
+            expires_on=day,
+            marketplace_updated_at=order.updated_at,
+            shipped_at=order.shipped_at,
+            delivered_at=order.delivered_at,
+            cancelled_at=order.cancelled_at,
+            latest_delivery_by=order.latest_delivery_by,
+            delivery_source=order.delivery_source,
+            blind_index=tuple(blind_index_entries(vault, order)),
+        )
+        destinations = [d.name for d in client.destinations]
+        try:
+            with write_session(self.runtime.sessions) as session:
+                return upsert_order(session, record, destinations, now)
+        except OrderShreddedError:
+            # Its PII was shredded (expired or erased): a later marketplace update must not
+            # bring it back. The clear part stays as it was.
+            assert state is not None
+            return UpsertResult(state.order_id, state.version, "unchanged", ())
+
+    def _store_expired(
+        self, client: ClientConfig, order: Order, clear: dict[str, Any], digest: str, day: date
+    ) -> UpsertResult:
+        """An order whose retention already ended (an old backfill): keep only its clear part.
+
+        Its PII is never sealed, stored or forwarded; the row says why it holds none.
+        """
+        now = self.runtime.clock()
+        record = OrderRecord(
+            client_id=client.id,
+            marketplace=order.marketplace.value,
+            account=order.account,
+            marketplace_order_id=order.marketplace_order_id,
+            content_digest=digest,
+            status=order.status.value,
+            purchased_at=order.purchased_at,
+            clear=clear,
+            schema_version=PII_SCHEMA_VERSION,
+            expires_on=day,
+            marketplace_updated_at=order.updated_at,
+            shipped_at=order.shipped_at,
+            delivered_at=order.delivered_at,
+            cancelled_at=order.cancelled_at,
+            latest_delivery_by=order.latest_delivery_by,
+            delivery_source=order.delivery_source,
+        )
+        with write_session(self.runtime.sessions) as session:
+            result = upsert_order(session, record, [], now)
+            mark_shredded(session, result.order_id, reason="expired_on_arrival", now=now)
+        return result
