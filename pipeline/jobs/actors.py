@@ -1,0 +1,156 @@
+"""The actors, bound to one broker and one runtime per process.
+
+Every option is explicit. Dramatiq's own retries are off (max_retries=0): a failed delivery is
+retried from its outbox row, and the sweeper re-enqueues rows whose message was lost, so a
+message is only ever a hint that work may be waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dramatiq
+import sqlalchemy as sa
+
+from pipeline.batching import batched
+from pipeline.forward import DestinationPool, Forwarder
+from pipeline.jobs.broker import is_inline, worker
+from pipeline.runtime import Runtime
+from storage import outbox
+from storage.models import Delivery
+
+log = logging.getLogger(__name__)
+
+FORWARD_QUEUE = "ordervault-forward"
+MAINTENANCE_QUEUE = "ordervault-maintenance"
+QUEUES = (FORWARD_QUEUE, MAINTENANCE_QUEUE)
+
+SWEEP_BATCH_ROWS = 5000
+
+_FORWARD_OPTIONS: dict[str, Any] = {
+    "max_retries": 0,
+    "time_limit": 5 * 60 * 1000,  # ms; a batch to a slow SFTP server fits easily
+    "max_age": 24 * 3600 * 1000,  # ms; older messages are dropped, the sweeper re-sends
+}
+_MAINTENANCE_OPTIONS: dict[str, Any] = {
+    "max_retries": 0,
+    "time_limit": 30 * 60 * 1000,
+    "max_age": 3600 * 1000,
+}
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Jobs:
+    """The actors of one process: `forward` and `sweep`, and the helpers that enqueue them."""
+
+    broker: dramatiq.Broker
+    runtime: Runtime
+    worker_id: str = field(default_factory=worker_identity)
+
+    def __post_init__(self) -> None:
+        self.destinations = DestinationPool(self.runtime)
+        self.forwarder = Forwarder(self.runtime, self.destinations, self.worker_id)
+        self.forward = dramatiq.Actor(
+            self._forward,
+            broker=self.broker,
+            actor_name="forward",
+            queue_name=FORWARD_QUEUE,
+            priority=0,
+            options=dict(_FORWARD_OPTIONS),
+        )
+        self.sweep = dramatiq.Actor(
+            self._sweep,
+            broker=self.broker,
+            actor_name="sweep",
+            queue_name=MAINTENANCE_QUEUE,
+            priority=10,
+            options=dict(_MAINTENANCE_OPTIONS),
+        )
+        self._inline_worker: dramatiq.Worker | None = None
+
+    # --- actors --------------------------------------------------------------------------------
+
+    def _forward(self, delivery_ids: list[int]) -> None:
+        report = self.forwarder.forward(delivery_ids)
+        log.info(
+            "forwarded deliveries %s: %d delivered, %d failed, %d dead, %d superseded, %d skipped",
+            delivery_ids,
+            report.delivered,
+            report.failed,
+            report.dead,
+            report.superseded,
+            report.skipped,
+        )
+
+    def _sweep(self) -> None:
+        with self.runtime.sessions() as session:
+            due = outbox.due_for_sweep(
+                session,
+                now=self.runtime.clock(),
+                lost_after_s=self.runtime.config.settings.outbox.lost_after_s,
+                limit=SWEEP_BATCH_ROWS,
+            )
+        if due:
+            log.info("sweep re-enqueues %d delivery row(s)", len(due))
+            self.enqueue_deliveries(due)
+
+    # --- enqueueing ----------------------------------------------------------------------------
+
+    def enqueue_deliveries(self, delivery_ids: Sequence[int]) -> int:
+        """Send `forward` messages for these rows (after their transaction committed).
+
+        Rows are grouped per destination and cut into that destination's batch size, so a
+        batching webhook gets one POST per batch. Returns the number of messages sent.
+        """
+        if not delivery_ids:
+            return 0
+        groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+        with self.runtime.sessions() as session:
+            rows = session.execute(
+                sa.select(Delivery.id, Delivery.client_id, Delivery.destination)
+                .where(Delivery.id.in_(list(delivery_ids)))
+                .order_by(Delivery.id)
+            )
+            for row in rows:
+                groups[(row.client_id, row.destination)].append(row.id)
+        sent = 0
+        for (client_id, name), ids in groups.items():
+            for chunk in batched(ids, self._batch_size(client_id, name)):
+                self.forward.send(list(chunk))
+                sent += 1
+        return sent
+
+    def _batch_size(self, client_id: str, name: str) -> int:
+        client = self.runtime.config.clients.get(client_id)
+        config = next((d for d in client.destinations if d.name == name), None) if client else None
+        return config.batch_size if config is not None else 1
+
+    # --- inline broker -------------------------------------------------------------------------
+
+    def drain(self, *, threads: int = 4, timeout_s: float = 600.0) -> None:
+        """Inline broker only: run every enqueued message to completion in this process."""
+        if not is_inline(self.broker):
+            return
+        if self._inline_worker is None:
+            self._inline_worker = worker(self.broker, threads=threads)
+            self._inline_worker.start()
+        for queue in QUEUES:
+            if queue in self.broker.get_declared_queues():
+                self.broker.join(queue, timeout=int(timeout_s * 1000), fail_fast=True)  # type: ignore[call-arg]
+        self._inline_worker.join()
+
+    def close(self) -> None:
+        if self._inline_worker is not None:
+            self._inline_worker.stop()
+            self._inline_worker = None
+        self.destinations.close()
