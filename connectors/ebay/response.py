@@ -1,0 +1,88 @@
+"""A raw GetOrders HTTP answer -> its order nodes and paging fields, or an `EbayError`.
+
+We parse the bytes ourselves rather than trusting ebaysdk's reply object: ebaysdk raises an
+AttributeError on an HTML or empty body, drops timestamps' timezones, and builds its error
+text from eBay's messages. Documents with a DTD are refused before parsing (eBay never sends
+one; no entity is ever expanded), and the namespace is stripped so paths read as eBay's field
+names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from xml.etree.ElementTree import Element, ParseError, fromstring
+
+from connectors.ebay.errors import ApiError, classify_api_errors, http_error
+
+__all__ = ["OrdersPage", "parse_get_orders"]
+
+CALL = "GetOrders"
+_DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+_INT = re.compile(r"^\d{1,9}$")
+
+
+@dataclass(frozen=True)
+class OrdersPage:
+    orders: list[Element]
+    has_more: bool
+    page_number: int | None
+    total_pages: int | None
+    total_entries: int | None
+    warnings: list[ApiError] = field(default_factory=list)
+    # eBay's HardExpirationWarning: the token stops working at this time (within 7 days).
+    token_expires: str | None = None
+
+
+def parse_get_orders(status: int, body: bytes, *, account: str) -> OrdersPage:
+    root = _document(status, body)
+    if root.tag != f"{CALL}Response":
+        raise http_error(CALL, status, "an XML document that is not a GetOrders response")
+    ack = _text(root, "Ack")
+    errors = [
+        ApiError.safe(
+            _text(e, "ErrorCode"), _text(e, "SeverityCode"), _text(e, "ErrorClassification")
+        )
+        for e in root.findall("Errors")
+    ]
+    if ack in ("Failure", "PartialFailure"):
+        raise classify_api_errors(CALL, account, errors)
+    if ack not in ("Success", "Warning"):
+        raise http_error(CALL, status, "a response without a known Ack")
+    if status != 200:
+        raise http_error(CALL, status, f"Ack {ack}")
+    return OrdersPage(
+        orders=root.findall("OrderArray/Order"),
+        has_more=_text(root, "HasMoreOrders") == "true",
+        page_number=_int(root, "PageNumber"),
+        total_pages=_int(root, "PaginationResult/TotalNumberOfPages"),
+        total_entries=_int(root, "PaginationResult/TotalNumberOfEntries"),
+        warnings=[e for e in errors if e.severity == "Warning"],
+        token_expires=_text(root, "HardExpirationWarning"),
+    )
+
+
+def _document(status: int, body: bytes) -> Element:
+    if not body.strip():
+        raise http_error(CALL, status, "an empty body")
+    if _DTD.search(body):
+        raise http_error(CALL, status, "a non-XML body")
+    try:
+        # stdlib expat (2.4.1+) refuses entity-expansion bombs and never fetches anything.
+        root = fromstring(body)  # noqa: S314 (no DTD reaches the parser, checked above)
+    except ParseError:
+        raise http_error(CALL, status, "a non-XML or truncated body") from None
+    for element in root.iter():
+        if isinstance(element.tag, str) and element.tag.startswith("{"):
+            element.tag = element.tag.partition("}")[2]
+    return root
+
+
+def _text(node: Element, path: str) -> str | None:
+    value = node.findtext(path)
+    return value.strip() if value is not None else None
+
+
+def _int(node: Element, path: str) -> int | None:
+    value = _text(node, path)
+    return int(value) if value is not None and _INT.match(value) else None
