@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PACKAGES := connectors crypto storage pipeline
 
-.PHONY: demo test lint venv lock clean
+.PHONY: demo test lint venv lock clean bench-crypto bench-amazon
 
 venv: $(STAMP)
 
@@ -26,6 +26,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(PACKAGES) tests bench
 	$(BIN)/ruff format --check $(PACKAGES) tests bench
 	$(BIN)/mypy $(PACKAGES)
+
+bench-crypto: $(STAMP)
+	$(BIN)/python bench/crypto.py
+
+bench-amazon: $(STAMP)
+	$(BIN)/python bench/amazon_ratelimit.py
 
 # Re-pin requirements.lock from what the current ranges resolve to today.
 lock:

@@ -1,7 +1,7 @@
 """Amazon's API models, as the fake server reads them: routes, usage plans, sandbox examples.
 
-The models live outside the repository (`../shared/spapi-models`, see its SOURCE.md), or where
-`ORDERVAULT_SPAPI_MODELS` points. Usage plans are parsed from each operation's description,
+The models are Amazon's own, copied unchanged into `spapi_models/` (see its SOURCE.md), or read
+from where `ORDERVAULT_SPAPI_MODELS` points. Usage plans are parsed from each operation's description,
 independently of `connectors.ratelimit.plans`, so a wrong table there cannot hide here.
 """
 
@@ -33,7 +33,9 @@ def models_dir() -> Path:
     configured = os.environ.get("ORDERVAULT_SPAPI_MODELS")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[3] / "shared" / "spapi-models"
+    # A copy ships with the package (Apache-2.0, see spapi_models/SOURCE.md), so the fake works
+    # in an installed product and on a machine without the shared folder.
+    return Path(__file__).resolve().parent / "spapi_models"
 
 
 @dataclass(frozen=True)
