@@ -8,6 +8,7 @@ from pipeline.cli import config_cmd as _config_cmd  # noqa: F401
 from pipeline.cli import db_cmd as _db_cmd  # noqa: F401
 from pipeline.cli import demo_cmd as _demo_cmd  # noqa: F401
 from pipeline.cli import keys_cmd as _keys_cmd  # noqa: F401
+from pipeline.cli import pull_cmd as _pull_cmd  # noqa: F401
 from pipeline.cli import replay_cmd as _replay_cmd  # noqa: F401
 from pipeline.cli import worker_cmd as _worker_cmd  # noqa: F401
 from pipeline.cli.app import app

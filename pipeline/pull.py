@@ -1,0 +1,284 @@
+"""Step 1 of the flow for one seller account: pages from a connector, stored, cursor saved.
+
+Each page's orders are stored (each in its own transaction, idempotently), its broken payloads
+quarantined sealed, and only then is the cursor saved: a pull killed mid-page resumes from the
+last saved page, and the orders it stores again are no-ops. Forwarding is enqueued per page,
+after the page's rows committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from connectors.amazon import AmazonAccountSettings, AmazonConnector
+from connectors.ebay import CallBudget, EbayAccountSettings, EbayConnector, InMemoryCallBudget
+from connectors.errors import ConnectorError
+from connectors.order import Order
+from connectors.ratelimit import BlockingLimiter, Limiter, MemoryBuckets
+from crypto import RecordRef
+from pipeline.clients import AmazonAccount, ClientConfig, EbayAccount
+from pipeline.ingest import Ingestor
+from pipeline.jobs.actors import Jobs
+from pipeline.runtime import Runtime
+from storage import audit, get_cursor, save_cursor, write_session
+from storage.quarantine import add_quarantined
+
+log = logging.getLogger(__name__)
+
+Stream = Literal["incremental", "backfill"]
+QUARANTINE_MARKETPLACE = "quarantine"
+QUARANTINE_SCHEMA_VERSION = 1
+
+
+class _QuarantineItem(Protocol):
+    """What both connectors' quarantine items offer (read-only)."""
+
+    @property
+    def marketplace_order_id(self) -> str | None: ...
+    @property
+    def payload(self) -> bytes: ...
+    @property
+    def field(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+
+
+class _Page(Protocol):
+    """What both connectors' pages offer (read-only)."""
+
+    @property
+    def orders(self) -> tuple[Order, ...]: ...
+    @property
+    def quarantined(self) -> Sequence[_QuarantineItem]: ...
+    @property
+    def state(self) -> dict[str, Any]: ...
+    @property
+    def position_at(self) -> datetime | None: ...
+    @property
+    def done(self) -> bool: ...
+
+
+@dataclass
+class PullReport:
+    pages: int = 0
+    orders: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    messages: int = 0
+    error: str | None = None
+
+
+def quarantine_record_id(marketplace: str, account: str, received_at: datetime) -> str:
+    """The record id a quarantined payload is sealed under, rebuilt from its row's columns."""
+    return f"{marketplace}/{account}/{received_at.isoformat()}"
+
+
+@dataclass
+class Puller:
+    runtime: Runtime
+    jobs: Jobs
+    limiter: Limiter
+    budget: CallBudget
+    sleep: Callable[[float], None] = time.sleep
+
+    @classmethod
+    def for_runtime(cls, runtime: Runtime, jobs: Jobs) -> Puller:
+        # One process's buckets. Workers sharing a seller account must share buckets too: the
+        # Redis store does that where the deployment has Redis (see connectors.ratelimit).
+        limiter = BlockingLimiter(MemoryBuckets(), clock=runtime.clock, sleep=time.sleep)
+        return cls(runtime, jobs, limiter, InMemoryCallBudget())
+
+    def pull(
+        self,
+        client: ClientConfig,
+        account: AmazonAccount | EbayAccount,
+        *,
+        stream: Stream = "incremental",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        on_page: Callable[[PullReport], None] | None = None,
+    ) -> PullReport:
+        """Pull one account until its window is done; errors end the pull, never half a page."""
+        marketplace = "amazon" if isinstance(account, AmazonAccount) else "ebay"
+        report = PullReport()
+        with self.runtime.sessions() as session:
+            cursor = get_cursor(session, client.id, marketplace, account.account, stream)
+        state = dict(cursor.state) if cursor is not None and cursor.state else None
+        try:
+            for page in self._pages(client, account, stream, state, since, until):
+                self._store_page(client, marketplace, account.account, stream, page, report)
+                if on_page is not None:
+                    on_page(report)
+        except ConnectorError as exc:
+            # The message names the account and the failure, never a payload value.
+            report.error = str(exc)
+            log.warning(
+                "pull of %s/%s/%s stopped: %s", client.id, marketplace, account.account, exc
+            )
+            self._audit(client.id, "pull_failed", marketplace, account.account, {"error": str(exc)})
+        return report
+
+    def _pages(
+        self,
+        client: ClientConfig,
+        account: AmazonAccount | EbayAccount,
+        stream: Stream,
+        state: dict[str, Any] | None,
+        since: datetime | None,
+        until: datetime | None,
+    ) -> Iterator[_Page]:
+        if isinstance(account, AmazonAccount):
+            amazon = AmazonConnector(
+                amazon_settings(client, account),
+                limiter=self.limiter,
+                clock=self.runtime.clock,
+                sleep=self.sleep,
+            )
+            with amazon:
+                if stream == "backfill":
+                    if since is None and state is None:
+                        raise ConnectorError("a backfill needs --since", retryable=False)
+                    yield from amazon.backfill(
+                        created_after=since or self.runtime.clock(),
+                        created_before=until,
+                        state=state,
+                    )
+                else:
+                    yield from amazon.pull(state, since=since or self._first_pull_start())
+            return
+        ebay = EbayConnector(
+            ebay_settings(client, account),
+            budget=self.budget,
+            clock=self.runtime.clock,
+            sleep=self.sleep,
+        )
+        with ebay:
+            yield from ebay.pull(state, since=since or self._first_pull_start())
+
+    def _first_pull_start(self) -> datetime:
+        # A new account starts 30 days back: older orders are past Amazon's retention anyway.
+        return self.runtime.clock() - timedelta(days=30)
+
+    def _store_page(
+        self,
+        client: ClientConfig,
+        marketplace: str,
+        account: str,
+        stream: Stream,
+        page: _Page,
+        report: PullReport,
+    ) -> None:
+        ingest = Ingestor(self.runtime)
+        delivery_ids: list[int] = []
+        for order in page.orders:
+            result = ingest.store(client, order)
+            setattr(report, result.outcome, getattr(report, result.outcome) + 1)
+            delivery_ids += result.delivery_ids
+        for item in page.quarantined:
+            self._quarantine(client, marketplace, account, item)
+        now = self.runtime.clock()
+        with write_session(self.runtime.sessions) as session:
+            save_cursor(
+                session,
+                client.id,
+                marketplace,
+                account,
+                stream,
+                position_at=page.position_at,
+                state=page.state,
+                now=now,
+            )
+        report.pages += 1
+        report.orders += len(page.orders)
+        report.quarantined += len(page.quarantined)
+        report.messages += self.jobs.enqueue_deliveries(delivery_ids)
+
+    def _quarantine(
+        self, client: ClientConfig, marketplace: str, account: str, item: _QuarantineItem
+    ) -> None:
+        now = self.runtime.clock()
+        # The payload holds PII we could not classify: it lives no longer than an order's would.
+        day = (now + timedelta(days=client.retention.days_after_delivery)).date()
+        record = RecordRef(
+            client.id,
+            QUARANTINE_MARKETPLACE,
+            quarantine_record_id(marketplace, account, now),
+            QUARANTINE_SCHEMA_VERSION,
+        )
+        sealed = self.runtime.vault.seal(record, item.payload, day)
+        with write_session(self.runtime.sessions) as session:
+            entry_id = add_quarantined(
+                session,
+                client_id=client.id,
+                marketplace=marketplace,
+                account=account,
+                marketplace_order_id=item.marketplace_order_id,
+                reason=item.reason,
+                field=item.field,
+                sealed_payload=sealed.ciphertext,
+                wrapped_data_key=sealed.wrapped_key,
+                bucket_day=sealed.bucket_day,
+                now=now,
+            )
+            audit.append(
+                session,
+                actor="pipeline",
+                action="quarantine",
+                client_id=client.id,
+                subject={
+                    "quarantine_id": entry_id,
+                    "marketplace_order_id": item.marketplace_order_id,
+                },
+                details={"marketplace": marketplace, "account": account, "field": item.field},
+                now=now,
+            )
+
+    def _audit(
+        self, client_id: str, action: str, marketplace: str, account: str, details: dict[str, Any]
+    ) -> None:
+        with write_session(self.runtime.sessions) as session:
+            audit.append(
+                session,
+                actor="pipeline",
+                action=action,
+                client_id=client_id,
+                subject={"marketplace": marketplace, "account": account},
+                details=details,
+                now=self.runtime.clock(),
+            )
+
+
+def amazon_settings(client: ClientConfig, account: AmazonAccount) -> AmazonAccountSettings:
+    return AmazonAccountSettings(
+        client_id=client.id,
+        account=account.account,
+        region=account.region,
+        marketplace_ids=tuple(account.marketplace_ids),
+        orders_api=account.orders_api,
+        refresh_token=account.refresh_token.reveal(),
+        lwa_client_id=account.lwa_client_id.reveal(),
+        lwa_client_secret=account.lwa_client_secret.reveal(),
+        endpoint=account.endpoint,
+        lwa_endpoint=account.lwa_endpoint,
+    )
+
+
+def ebay_settings(client: ClientConfig, account: EbayAccount) -> EbayAccountSettings:
+    return EbayAccountSettings(
+        client_id=client.id,
+        account=account.account,
+        site_id=account.site_id,
+        token=account.token.reveal(),
+        app_id=account.app_id.reveal(),
+        dev_id=account.dev_id.reveal(),
+        cert_id=account.cert_id.reveal(),
+        endpoint=account.endpoint,
+        daily_call_budget=account.daily_call_budget,
+    )
