@@ -1,7 +1,8 @@
 """The demo: a whole deployment on embedded defaults in a work folder, run end to end.
 
-It writes its own config (SQLite data and key store, a local root key, the inline broker,
-secrets in files), then runs what the product does. Buyers are synthetic (DPP 2.5).
+It starts a fake SP-API, a fake eBay Trading API and an HTTPS webhook receiver on loopback,
+writes its own config (SQLite data and key store, a local root key, the inline broker, secrets
+in files), then runs what the product does. Buyers are synthetic (DPP 2.5).
 """
 
 from __future__ import annotations
@@ -9,25 +10,32 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from connectors.order import Marketplace
-from connectors.synthetic import synthetic_orders
+import sqlalchemy as sa
+
+from connectors.fakes.ebay_trading import DEFAULT_KEYS, EbayAccountSpec, FakeEbayTrading
+from connectors.fakes.spapi import FakeSpApi
+from connectors.fakes.spapi_state import SellerSpec
 from crypto import init_local_root_key
 from pipeline.access import Purpose, open_order
-from pipeline.config import Config, load_config
-from pipeline.ingest import Ingestor
+from pipeline.clients import AmazonAccount, EbayAccount
+from pipeline.config import load_config
 from pipeline.jobs.actors import Jobs
 from pipeline.jobs.broker import make_broker
+from pipeline.pull import Puller, PullReport
 from pipeline.receiver import WebhookReceiver
 from pipeline.runtime import Runtime
 from storage import audit, outbox, upgrade_all
+from storage.models import Order
 
 MARKER = ".ordervault-demo"
 CLIENT_ID = "demo-prints"
+EBAY_TOKEN = "v^1.1#demo-oauth-user-token"  # noqa: S105 (the fake's, not a real one)
 
 SETTINGS = """\
 clients_dir = "clients"
@@ -58,8 +66,8 @@ marketplace_ids = ["A1PA6795UKMFR9"]
 refresh_token = "file:../secrets/spapi_refresh_token"
 lwa_client_id = "file:../secrets/lwa_client_id"
 lwa_client_secret = "file:../secrets/lwa_client_secret"
-endpoint = "http://127.0.0.1:8701"
-lwa_endpoint = "http://127.0.0.1:8701/auth/o2/token"
+endpoint = "{spapi_url}"
+lwa_endpoint = "{lwa_url}"
 
 [[ebay]]
 account = "demo-ebay"
@@ -68,7 +76,7 @@ token = "file:../secrets/ebay_token"
 app_id = "file:../secrets/ebay_app_id"
 dev_id = "file:../secrets/ebay_dev_id"
 cert_id = "file:../secrets/ebay_cert_id"
-endpoint = "http://127.0.0.1:8702"
+endpoint = "{ebay_url}"
 
 [[destinations]]
 name = "erp"
@@ -85,17 +93,6 @@ path = "../delivered"
 batch_size = 100
 """
 
-SECRET_FILES = (
-    "spapi_refresh_token",
-    "lwa_client_id",
-    "lwa_client_secret",
-    "ebay_token",
-    "ebay_app_id",
-    "ebay_dev_id",
-    "ebay_cert_id",
-    "webhook_secret",
-)
-
 
 @dataclass
 class DemoReport:
@@ -104,6 +101,14 @@ class DemoReport:
 
     def add(self, step: str, outcome: str) -> None:
         self.steps.append((step, outcome))
+
+
+@dataclass(frozen=True)
+class _Services:
+    spapi: FakeSpApi
+    ebay: FakeEbayTrading
+    receiver: WebhookReceiver
+    webhook_secret: str
 
 
 def clear_workdir(workdir: Path) -> None:
@@ -116,18 +121,64 @@ def clear_workdir(workdir: Path) -> None:
     (workdir / MARKER).write_text("made by `ordervault demo`; deleted and rewritten by it\n")
 
 
-def prepare_workdir(workdir: Path, *, webhook_url: str, ca_file: Path) -> Path:
-    """Write a demo deployment into the (cleared) `workdir`; return its settings file."""
+@contextmanager
+def _services(workdir: Path, *, now: datetime, orders_per_account: int) -> Iterator[_Services]:
+    """The marketplaces and the client's receiver, on loopback, for the demo's lifetime."""
+    start = now - timedelta(days=25)  # old enough that every order is in the first pull
+    with ExitStack() as stack:
+        spapi = stack.enter_context(
+            FakeSpApi(
+                [SellerSpec(orders=orders_per_account, seed=7)],
+                epoch=now,
+                orders_start=start,
+                spread_days=20,
+            )
+        )
+        ebay = stack.enter_context(
+            FakeEbayTrading(
+                [
+                    EbayAccountSpec(
+                        token=EBAY_TOKEN,
+                        orders=orders_per_account,
+                        seed=7,
+                        start=start,
+                        spread_days=20,
+                        malformed=1,  # one broken payload: quarantined, sealed
+                    )
+                ]
+            )
+        )
+        webhook_secret = secrets.token_hex(24)
+        receiver = stack.enter_context(WebhookReceiver(workdir / "receiver", secret=webhook_secret))
+        yield _Services(spapi, ebay, receiver, webhook_secret)
+
+
+def _write_config(workdir: Path, services: _Services) -> Path:
     for sub in ("clients", "secrets", "var", "delivered"):
-        (workdir / sub).mkdir(parents=True, mode=0o700, exist_ok=True)
-    for name in SECRET_FILES:
+        (workdir / sub).mkdir(mode=0o700, exist_ok=True)
+    seller = SellerSpec()
+    secret_values = {
+        "spapi_refresh_token": seller.refresh_token,
+        "lwa_client_id": seller.lwa_client_id,
+        "lwa_client_secret": seller.lwa_client_secret,
+        "ebay_token": EBAY_TOKEN,
+        "ebay_app_id": DEFAULT_KEYS["app_id"],
+        "ebay_dev_id": DEFAULT_KEYS["dev_id"],
+        "ebay_cert_id": DEFAULT_KEYS["cert_id"],
+        "webhook_secret": services.webhook_secret,
+    }
+    for name, value in secret_values.items():
         path = workdir / "secrets" / name
-        if path.exists():
-            continue
-        path.write_text(f"demo-{name}-{secrets.token_hex(8)}\n")
+        path.write_text(value + "\n")
         os.chmod(path, 0o600)
     (workdir / "ordervault.toml").write_text(SETTINGS)
-    client = CLIENT.replace("{webhook_url}", webhook_url).replace("{ca_file}", str(ca_file))
+    client = (
+        CLIENT.replace("{spapi_url}", services.spapi.url)
+        .replace("{lwa_url}", services.spapi.lwa_url)
+        .replace("{ebay_url}", services.ebay.url)
+        .replace("{webhook_url}", services.receiver.url)
+        .replace("{ca_file}", str(services.receiver.ca_file))
+    )
     (workdir / "clients" / f"{CLIENT_ID}.toml").write_text(client)
     return workdir / "ordervault.toml"
 
@@ -141,122 +192,90 @@ def run_demo(
 ) -> DemoReport:
     report = DemoReport(workdir)
     clear_workdir(workdir)
-    (workdir / "secrets").mkdir(mode=0o700)
-    webhook_secret = secrets.token_hex(24)
-    secret_file = workdir / "secrets" / "webhook_secret"
-    secret_file.write_text(webhook_secret + "\n")
-    os.chmod(secret_file, 0o600)
-    with WebhookReceiver(workdir / "receiver", secret=webhook_secret) as receiver:
-        _run(
-            report,
-            workdir,
-            receiver,
-            now=now,
-            orders_per_account=orders_per_account,
-            progress=progress,
+    with _services(workdir, now=now, orders_per_account=orders_per_account) as services:
+        config = load_config(_write_config(workdir, services))
+        report.add(
+            "config",
+            f"{config.path}: client {CLIENT_ID!r} with fake Amazon ({services.spapi.url}), "
+            f"fake eBay ({services.ebay.url}), HTTPS webhook and directory destinations",
         )
+        settings = config.settings
+        upgrade_all(settings.database.url, settings.keystore.url)
+        report.add("migrate", "data database and key store (separate SQLite files) at newest")
+        init_local_root_key(settings.kms.key_file)
+        report.add("root key", f"{settings.kms.key_file} (mode 0600)")
+        client = config.client(CLIENT_ID)
+        with Runtime.open(config, clock=lambda: now) as runtime:
+            jobs = Jobs(make_broker(settings.broker.url), runtime)
+            try:
+                puller = Puller.for_runtime(runtime, jobs)
+                accounts: list[tuple[str, AmazonAccount | EbayAccount]] = [
+                    ("amazon", client.amazon[0]),
+                    ("ebay", client.ebay[0]),
+                ]
+                for done, (marketplace, account) in enumerate(accounts, 1):
+                    pulled = puller.pull(client, account)
+                    report.add(f"pull {marketplace}", _pulled(pulled))
+                    if progress:
+                        progress("pulling", done, len(accounts))
+                jobs.drain()
+                stats = services.receiver.stats
+                delivered_files = sorted((workdir / "delivered").glob("*.jsonl"))
+                report.add(
+                    "forward",
+                    f"webhook receiver (HTTPS, signatures verified) accepted {stats.accepted} "
+                    f"orders, rejected {stats.rejected}; directory got {len(delivered_files)} "
+                    "JSONL file(s) (mode 0600)",
+                )
+                again = [puller.pull(client, account) for _, account in accounts]
+                report.add(
+                    "pull again",
+                    f"{sum(r.created + r.updated for r in again)} new or changed "
+                    "(cursors resume; the overlap is a no-op)",
+                )
+            finally:
+                jobs.close()
+            _audited_open(runtime, report)
+            status = runtime.vault.key_status(CLIENT_ID)
+            cache = runtime.vault.cache_stats()
+            report.add(
+                "keys",
+                f"{status.active_buckets} bucket keys active, next destruction "
+                f"{status.next_destruction_day}; key cache {cache.hits} hits / "
+                f"{cache.misses} misses",
+            )
+            with runtime.sessions() as session:
+                counts = outbox.counts_by_status(session, client_id=CLIENT_ID)
+                verified = audit.verify(session)
+            report.add("outbox", _counts(counts))
+            if not verified.ok:
+                raise RuntimeError(f"audit chain broken at event {verified.first_bad_id}")
+            report.add("audit chain", f"OK, {verified.checked} event(s) verified")
     return report
 
 
-def _run(
-    report: DemoReport,
-    workdir: Path,
-    receiver: WebhookReceiver,
-    *,
-    now: datetime,
-    orders_per_account: int,
-    progress: Callable[[str, int, int], None] | None,
-) -> None:
-    config_file = prepare_workdir(workdir, webhook_url=receiver.url, ca_file=receiver.ca_file)
-    config: Config = load_config(config_file)
-    report.add("config", f"{config_file} with client {CLIENT_ID!r} (config check OK)")
-    settings = config.settings
-    upgrade_all(settings.database.url, settings.keystore.url)
-    report.add("migrate", "data database and key store at the newest schema")
-    init_local_root_key(settings.kms.key_file)
-    report.add("root key", f"{settings.kms.key_file} (mode 0600)")
-    client = config.client(CLIENT_ID)
-    with Runtime.open(config, clock=lambda: now) as runtime:
-        ingest = Ingestor(runtime)
-        orders = [
-            order
-            for account, marketplace in (
-                (client.amazon[0].account, Marketplace.AMAZON),
-                (client.ebay[0].account, Marketplace.EBAY),
-            )
-            for order in synthetic_orders(
-                client_id=CLIENT_ID,
-                account=account,
-                marketplace=marketplace,
-                count=orders_per_account,
-                start=now - timedelta(days=20),
-                spread_days=19,
-                seed=7,
-            )
-        ]
-        outcomes: dict[str, int] = {}
-        delivery_ids: list[int] = []
-        for done, order in enumerate(orders, 1):
-            result = ingest.store(client, order)
-            outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
-            delivery_ids += result.delivery_ids
-            if progress:
-                progress("sealing and storing", done, len(orders))
-        report.add("store", f"{len(orders)} synthetic orders: " + _counts(outcomes))
-        jobs = Jobs(make_broker(settings.broker.url), runtime)
-        try:
-            messages = jobs.enqueue_deliveries(delivery_ids)
-            jobs.drain()
-        finally:
-            jobs.close()
-        stats = receiver.stats
-        report.add(
-            "forward",
-            f"{len(delivery_ids)} deliveries in {messages} message(s) via the inline broker: "
-            f"webhook receiver (HTTPS, signatures verified) accepted {stats.accepted}, "
-            f"rejected {stats.rejected}; directory got "
-            f"{sum(1 for _ in (workdir / 'delivered').glob('*.jsonl'))} JSONL file(s)",
-        )
-        repeat = [ingest.store(client, order).outcome for order in orders]
-        report.add(
-            "store again",
-            f"{repeat.count('unchanged')} of {len(repeat)} unchanged (idempotent, nothing sealed)",
-        )
-        first_id = _first_order_id(runtime)
-        opened = open_order(runtime, first_id, purpose=Purpose.DEMO, actor="demo")
-        report.add(
-            "audited open",
-            f"order {opened.marketplace_order_id} opened for purpose 'demo'; access logged",
-        )
-        status = runtime.vault.key_status(CLIENT_ID)
-        cache = runtime.vault.cache_stats()
-        report.add(
-            "keys",
-            f"{status.active_buckets} bucket keys active, next destruction "
-            f"{status.next_destruction_day}; cache {cache.hits} hits / {cache.misses} misses",
-        )
-        with runtime.sessions() as session:
-            counts = outbox.counts_by_status(session, client_id=CLIENT_ID)
-            verified = audit.verify(session)
-        report.add("outbox", _counts(counts))
-        if not verified.ok:
-            raise RuntimeError(f"audit chain broken at event {verified.first_bad_id}")
-        report.add("audit chain", f"OK, {verified.checked} event(s) verified")
+def _pulled(r: PullReport) -> str:
+    text = f"{r.pages} page(s): {r.created} new orders sealed and stored"
+    if r.quarantined:
+        text += f", {r.quarantined} broken payload(s) quarantined (sealed)"
+    if r.error:
+        text += f"; stopped: {r.error}"
+    return text
 
 
-def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items()) if n) or "none"
-
-
-def _first_order_id(runtime: Runtime) -> int:
-    import sqlalchemy as sa
-
-    from storage.models import Order
-
+def _audited_open(runtime: Runtime, report: DemoReport) -> None:
     with runtime.sessions() as session:
         order_id = session.scalar(
             sa.select(Order.id).where(Order.pii_ciphertext.is_not(None)).order_by(Order.id)
         )
     if order_id is None:
         raise RuntimeError("no sealed order was stored")
-    return order_id
+    opened = open_order(runtime, order_id, purpose=Purpose.DEMO, actor="demo")
+    report.add(
+        "audited open",
+        f"order {opened.marketplace_order_id} opened for purpose 'demo'; the access is logged",
+    )
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items()) if n) or "none"

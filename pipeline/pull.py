@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from connectors.amazon import AmazonAccountSettings, AmazonConnector
@@ -75,6 +75,10 @@ class PullReport:
     error: str | None = None
 
 
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 def quarantine_record_id(marketplace: str, account: str, received_at: datetime) -> str:
     """The record id a quarantined payload is sealed under, rebuilt from its row's columns."""
     return f"{marketplace}/{account}/{received_at.isoformat()}"
@@ -92,7 +96,8 @@ class Puller:
     def for_runtime(cls, runtime: Runtime, jobs: Jobs) -> Puller:
         # One process's buckets. Workers sharing a seller account must share buckets too: the
         # Redis store does that where the deployment has Redis (see connectors.ratelimit).
-        limiter = BlockingLimiter(MemoryBuckets(), clock=runtime.clock, sleep=time.sleep)
+        # Usage plans run on the wall clock whatever `--now` says: Amazon refills in real time.
+        limiter = BlockingLimiter(MemoryBuckets(), clock=_wall_clock, sleep=time.sleep)
         return cls(runtime, jobs, limiter, InMemoryCallBudget())
 
     def pull(

@@ -76,10 +76,11 @@ def test_demo_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         app, ["demo", "--workdir", str(workdir), "--orders", "20", "--now", "2026-11-21T12:00:00Z"]
     )
     assert result.exit_code == 0, result.output + result.stderr
-    assert "40 synthetic orders: 40 created" in result.output
-    assert "40 of 40 unchanged" in result.output
-    assert "accepted 40" in result.output
-    assert "80 delivered" in result.output
+    assert "20 new orders sealed and stored" in result.output
+    assert "19 new orders sealed and stored, 1 broken payload(s) quarantined" in result.output
+    assert "accepted 39 orders, rejected 0" in result.output
+    assert "0 new or changed" in result.output
+    assert "78 delivered" in result.output
     assert "audit chain" in result.output
     assert (workdir / "var" / "root.key").stat().st_mode & 0o077 == 0
     # Running it again rewrites its own folder, and refuses a folder that is not its own.
