@@ -1,0 +1,47 @@
+"""CI's promise: with ORDERVAULT_REQUIRE_SERVICES=1 an unreachable PostgreSQL fails the run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:9/postgres"  # discard port: nobody listens
+
+
+def _run(require: bool) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ORDERVAULT_TEST_POSTGRES_URL": UNREACHABLE}
+    env["ORDERVAULT_REQUIRE_SERVICES"] = "1" if require else "0"
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/storage/test_migrations.py",
+            "-k",
+            "postgresql",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_unreachable_postgres_fails_when_services_are_required() -> None:
+    result = _run(require=True)
+    assert result.returncode != 0
+    assert "PostgreSQL unavailable" in result.stdout
+
+
+def test_unreachable_postgres_skips_with_a_reason_otherwise() -> None:
+    result = _run(require=False)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "skipped" in result.stdout
