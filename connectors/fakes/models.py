@@ -1,8 +1,8 @@
 """Amazon's API models, as the fake server reads them: routes, usage plans, sandbox examples.
 
-The models are Amazon's own, copied unchanged into `spapi_models/` (see its SOURCE.md), or read
-from where `ORDERVAULT_SPAPI_MODELS` points. Usage plans are parsed from each operation's description,
-independently of `connectors.ratelimit.plans`, so a wrong table there cannot hide here.
+The models are Amazon's own, copied unchanged into `spapi_models/` (see its SOURCE.md), or
+read from where `ORDERVAULT_SPAPI_MODELS` points. Usage plans are parsed from each operation's
+description, independently of `connectors.ratelimit.plans`, so a wrong table there cannot hide here.
 """
 
 from __future__ import annotations
