@@ -1,28 +1,5 @@
-"""What a pull yields, one marketplace page at a time."""
+"""A page of a pull; the type is shared by every connector (`connectors.page`)."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
-
-from connectors.amazon.quarantine import QuarantineItem
-from connectors.order import Order
+from connectors.page import Page
 
 __all__ = ["Page"]
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of orders.
-
-    Store `orders` and `quarantined` (both: a quarantined payload counts as handled), then save
-    `state` (JSON-able) with `position_at` as the cursor, in the same transaction. Passing that
-    state back to `pull`/`backfill` continues after this page; `done` marks the window's last.
-    """
-
-    orders: tuple[Order, ...]
-    quarantined: tuple[QuarantineItem, ...]
-    state: dict[str, Any]
-    position_at: datetime | None
-    done: bool

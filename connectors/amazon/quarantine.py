@@ -1,111 +1,36 @@
-"""Payloads that cannot become an `Order`: kept (sealed by the pipeline), never dropped.
+"""Amazon payloads that cannot become an `Order`: the JSON payload, sealed later by the pipeline.
 
-A quarantine item names the offending field and the kind of problem, built only from field
-names and pydantic's error *types*, never from pydantic's messages or inputs, which can quote
-the value (an email, an address line) verbatim.
+The item type and the error description are shared with every connector (`connectors.quarantine`).
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
+from connectors.quarantine import (
+    PayloadError,
+    QuarantineItem,
+    describe_validation_error,
+    field_path,
+    safe_order_id,
+)
 
-__all__ = ["PayloadError", "QuarantineItem", "describe_validation_error", "quarantine_item"]
-
-_SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_ORDER_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-_ERROR_TYPE = re.compile(r"^[a-z_]{1,64}$")
-
-_PROBLEMS = {
-    "missing": "required field is missing",
-    "string_type": "expected a string",
-    "string_too_short": "empty",
-    "string_too_long": "too long",
-    "string_pattern_mismatch": "does not match the expected format",
-    "int_type": "expected an integer",
-    "int_parsing": "expected an integer",
-    "int_from_float": "expected an integer",
-    "float_type": "expected a number",
-    "float_parsing": "expected a number",
-    "decimal_type": "expected a decimal number",
-    "decimal_parsing": "expected a decimal number",
-    "finite_number": "expected a finite number",
-    "bool_type": "expected a boolean",
-    "bool_parsing": "expected a boolean",
-    "datetime_type": "expected an ISO 8601 date-time",
-    "datetime_parsing": "expected an ISO 8601 date-time",
-    "datetime_from_date_parsing": "expected an ISO 8601 date-time",
-    "timezone_aware": "date-time without a timezone",
-    "greater_than_equal": "below the minimum",
-    "model_type": "expected an object",
-    "model_attributes_type": "expected an object",
-    "dict_type": "expected an object",
-    "list_type": "expected a list",
-    "tuple_type": "expected a list",
-    "enum": "unknown value",
-    "literal_error": "unknown value",
-    "value_error": "invalid value",
-    "extra_forbidden": "unexpected field",
-}
-
-
-@dataclass(frozen=True)
-class QuarantineItem:
-    """A payload that failed validation. `payload` is the raw JSON; the pipeline seals it."""
-
-    marketplace_order_id: str | None
-    payload: bytes
-    field: str
-    reason: str
-
-    def __repr__(self) -> str:  # the payload holds PII: never print it
-        return (
-            f"QuarantineItem(marketplace_order_id={self.marketplace_order_id!r}, "
-            f"field={self.field!r}, reason={self.reason!r}, payload=<{len(self.payload)} bytes>)"
-        )
-
-
-class PayloadError(ValueError):
-    """A payload field that validates but cannot be mapped (an unknown status, say)."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
-
-
-def field_path(loc: Sequence[int | str]) -> str:
-    """`("orderItems", 0, "product")` -> `orderItems[0].product`; odd keys become `*`."""
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += ("." if path else "") + (part if _SEGMENT.match(part) else "*")
-    return path or "*"
-
-
-def describe_validation_error(exc: ValidationError, *, prefix: str = "") -> tuple[str, str]:
-    """(field, problem) of the first error, plus how many more there were."""
-    errors = exc.errors(include_url=False, include_context=False, include_input=False)
-    first = errors[0]
-    error_type = str(first["type"])
-    problem = _PROBLEMS.get(error_type) or (error_type if _ERROR_TYPE.match(error_type) else "")
-    if len(errors) > 1:
-        problem += f" (and {len(errors) - 1} more)"
-    path = field_path(first["loc"])
-    return (f"{prefix}.{path}" if prefix else path), problem or "invalid"
+__all__ = [
+    "PayloadError",
+    "QuarantineItem",
+    "describe_validation_error",
+    "field_path",
+    "quarantine_item",
+]
 
 
 def quarantine_item(
     raw: Mapping[str, Any], *, order_id_key: str, field: str, reason: str, order_id: object = None
 ) -> QuarantineItem:
     candidate = order_id if order_id is not None else raw.get(order_id_key)
-    safe_id = candidate if isinstance(candidate, str) and _ORDER_ID.match(candidate) else None
     payload = json.dumps(raw, separators=(",", ":"), ensure_ascii=False, default=str).encode()
-    return QuarantineItem(marketplace_order_id=safe_id, payload=payload, field=field, reason=reason)
+    return QuarantineItem(
+        marketplace_order_id=safe_order_id(candidate), payload=payload, field=field, reason=reason
+    )

@@ -94,6 +94,8 @@ def _schema(document: dict[str, Any], schema: dict[str, Any], name: str | None, 
     if kind == "string":
         if schema.get("format") == "date-time":
             return _date_times
+        if schema.get("format") == "date":
+            return st.dates().map(lambda day: day.isoformat())
         if name in PII_FIELDS:
             return _text.map(lambda s: PII_TAG + s)
         return _text
