@@ -9,7 +9,7 @@ that is never delivered dies no later than `max_undelivered_days` after purchase
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from connectors.order import Order
 
@@ -17,8 +17,15 @@ from connectors.order import Order
 FALLBACK_DELIVERY_DAYS = 14
 
 
-def expiry_day(order: Order, *, retention_days: int, max_undelivered_days: int) -> date:
-    """The bucket day for `order` as known now."""
+def expiry_day(
+    order: Order, *, retention_days: int, max_undelivered_days: int, now: datetime | None = None
+) -> date:
+    """The bucket day for `order` as known `now`.
+
+    An undelivered order whose estimate has (nearly) passed is still waiting for delivery: like
+    the expiry job's move (`pipeline.retention.planned_day`), it gets `now + retention`, never
+    past its cap, instead of being taken for expired.
+    """
     done = order.delivered_at or order.cancelled_at
     if done is not None:
         return (done + timedelta(days=retention_days)).date()
@@ -26,5 +33,7 @@ def expiry_day(order: Order, *, retention_days: int, max_undelivered_days: int) 
         days=FALLBACK_DELIVERY_DAYS
     )
     estimate = (promised + timedelta(days=retention_days)).date()
+    if now is not None and estimate <= now.date() + timedelta(days=1):
+        estimate = max(estimate, (now + timedelta(days=retention_days)).date())
     cap = (order.purchased_at + timedelta(days=max_undelivered_days)).date()
     return min(estimate, cap)

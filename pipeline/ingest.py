@@ -83,12 +83,13 @@ class Ingestor:
             state = order_state(session, *order.key)
         if state is not None and state.content_digest == digest:
             return UpsertResult(state.order_id, state.version, "unchanged", ())
+        now = self.runtime.clock()
         day = expiry_day(
             order,
             retention_days=client.retention.days_after_delivery,
             max_undelivered_days=client.retention.max_undelivered_days,
+            now=now,
         )
-        now = self.runtime.clock()
         if day <= now.date():
             return self._store_expired(client, order, clear, digest, day)
         sealed = vault.seal(record_ref(order), pii_bytes, day)

@@ -45,3 +45,16 @@ def test_undelivered_orders_use_the_promise_but_never_pass_the_cap() -> None:
     assert expiry_day(order, retention_days=30, max_undelivered_days=60).isoformat() == "2026-11-05"
     late = make_order(purchased_at=purchased, latest_delivery_by=purchased + timedelta(days=50))
     assert expiry_day(late, retention_days=30, max_undelivered_days=60).isoformat() == "2026-11-30"
+
+
+def test_an_undelivered_order_past_its_estimate_keeps_waiting_up_to_its_cap() -> None:
+    purchased = datetime(2026, 10, 1, 9, 30, tzinfo=UTC)
+    order = make_order(purchased_at=purchased, latest_delivery_by=purchased + timedelta(days=2))
+    # Estimate 2026-11-02 has passed by 2026-11-10: the order waits, not "expired on arrival".
+    now = datetime(2026, 11, 10, tzinfo=UTC)
+    day = expiry_day(order, retention_days=30, max_undelivered_days=60, now=now)
+    assert day.isoformat() == "2026-11-30"  # the cap: purchase + 60 days
+    early = datetime(2026, 10, 20, tzinfo=UTC)
+    assert expiry_day(order, retention_days=30, max_undelivered_days=60, now=early).isoformat() == (
+        "2026-11-02"
+    )
