@@ -13,6 +13,7 @@ import json
 from connectors.classify import join
 from connectors.order import Order
 from crypto import DecryptError, RecordRef
+from pipeline import metrics
 from pipeline.runtime import Runtime
 from storage import audit, get_order, write_session
 
@@ -45,6 +46,7 @@ def open_order(runtime: Runtime, order_id: int, *, purpose: Purpose, actor: str)
         try:
             pii = json.loads(runtime.vault.open(ref, row.pii_ciphertext, row.wrapped_data_key))
             outcome = "ok"
+            metrics.record_decrypt(row.client_id, purpose.value)
         except DecryptError:
             outcome = "unreadable"
     with write_session(runtime.sessions) as session:

@@ -200,13 +200,13 @@ def run_demo(
             f"fake eBay ({services.ebay.url}), HTTPS webhook and directory destinations",
         )
         settings = config.settings
-        upgrade_all(settings.database.url, settings.keystore.url)
+        upgrade_all(settings.database.connect_url, settings.keystore.url)
         report.add("migrate", "data database and key store (separate SQLite files) at newest")
         init_local_root_key(settings.kms.key_file)
         report.add("root key", f"{settings.kms.key_file} (mode 0600)")
         client = config.client(CLIENT_ID)
         with Runtime.open(config, clock=lambda: now) as runtime:
-            jobs = Jobs(make_broker(settings.broker.url), runtime)
+            jobs = Jobs(make_broker(settings.broker.connect_url), runtime)
             try:
                 puller = Puller.for_runtime(runtime, jobs)
                 accounts: list[tuple[str, AmazonAccount | EbayAccount]] = [

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from pipeline import metrics
 from pipeline.access import PiiUnavailableError, Purpose, open_order
 from pipeline.batching import batched
 from pipeline.clients import WebhookDestination
@@ -177,6 +178,7 @@ class Forwarder:
             for row in rows:
                 outbox.mark_delivered(session, row.id, now=now)
         report.delivered += len(rows)
+        metrics.record_delivery(client_id, name, "delivered", len(rows))
         self._audit(client_id, name, rows, outcome="delivered")
 
     def _finish(
@@ -208,6 +210,9 @@ class Forwarder:
                     report.dead += 1
                 else:
                     report.failed += 1
+                metrics.record_delivery(
+                    row.client_id, row.destination, "dead" if dead else "failed"
+                )
 
     def _audit(
         self, client_id: str, name: str, rows: Sequence[ClaimedDelivery], *, outcome: str

@@ -21,6 +21,7 @@ from connectors.errors import ConnectorError
 from connectors.order import Order
 from connectors.ratelimit import BlockingLimiter, Limiter, MemoryBuckets
 from crypto import RecordRef
+from pipeline import metrics
 from pipeline.clients import AmazonAccount, ClientConfig, EbayAccount
 from pipeline.ingest import Ingestor
 from pipeline.jobs.actors import Jobs
@@ -185,9 +186,12 @@ class Puller:
         for order in page.orders:
             result = ingest.store(client, order)
             setattr(report, result.outcome, getattr(report, result.outcome) + 1)
+            metrics.record_order_stored(client.id, result.outcome)
             delivery_ids += result.delivery_ids
         for item in page.quarantined:
             self._quarantine(client, marketplace, account, item)
+        if page.quarantined:
+            metrics.record_order_stored(client.id, "quarantined", len(page.quarantined))
         now = self.runtime.clock()
         with write_session(self.runtime.sessions) as session:
             save_cursor(

@@ -47,7 +47,7 @@ class Runtime:
     @classmethod
     def open(cls, config: Config, *, clock: Clock = utc_now) -> Runtime:
         settings = config.settings
-        data_engine = create_engine(settings.database.url)
+        data_engine = create_engine(settings.database.connect_url)
         keystore_engine = create_engine(settings.keystore.url, keystore=True)
         keystore = SqlKeyStore(keystore_engine)
         vault = PiiVault(

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from pipeline.secrets import ResolveContext, SecretRef
+from pipeline.secrets import ResolveContext, Secret, SecretRef
 
 
 class StrictModel(BaseModel):
@@ -53,8 +54,21 @@ def _resolve_db_url(value: str, info: ValidationInfo) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def with_password(url: str, password: Secret | None) -> str:
+    """`url` with the password from its secret reference, for connecting (never for display)."""
+    if password is None:
+        return url
+    return make_url(url).set(password=password.reveal()).render_as_string(hide_password=False)
+
+
 class DatabaseSettings(StrictModel):
     url: str = "sqlite:///var/data.db"
+    # The server password, by reference (env:/file:), merged into the URL when connecting.
+    password: SecretRef | None = None
+
+    @property
+    def connect_url(self) -> str:
+        return with_password(self.url, self.password)
 
     @field_validator("url")
     @classmethod
@@ -95,6 +109,20 @@ class KmsSettings(StrictModel):
 
 class BrokerSettings(StrictModel):
     url: str = "inline"
+    # The broker password, by reference (env:/file:), merged into the URL when connecting.
+    password: SecretRef | None = None
+
+    @property
+    def connect_url(self) -> str:
+        if self.password is None or self.url == "inline":
+            return self.url
+        parts = urlsplit(self.url)
+        user = parts.username or ""
+        host = parts.hostname or ""
+        netloc = f"{quote(user, safe='')}:{quote(self.password.reveal(), safe='')}@{host}"
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
 
     @field_validator("url")
     @classmethod
@@ -127,6 +155,13 @@ class LoggingSettings(StrictModel):
         return None if value is None else resolve_path(value, info)
 
 
+class MetricsSettings(StrictModel):
+    # Prometheus metrics are opt-in, and served only on this (loopback by default) address.
+    enabled: bool = False
+    address: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=1, le=65535)
+
+
 class AuditSettings(StrictModel):
     # Decrypts by one actor above this rate raise an alarm (DPP 2.6: unusual access volume).
     decrypt_alarm_per_minute: int = Field(default=1000, ge=1)
@@ -149,6 +184,7 @@ class Settings(StrictModel):
     outbox: OutboxSettings = Field(default_factory=dict)  # type: ignore[assignment]
     logging: LoggingSettings = Field(default_factory=dict)  # type: ignore[assignment]
     audit: AuditSettings = Field(default_factory=dict)  # type: ignore[assignment]
+    metrics: MetricsSettings = Field(default_factory=dict)  # type: ignore[assignment]
     ebay_notifications: EbayNotificationSettings | None = None
 
     @field_validator("clients_dir")

@@ -15,7 +15,7 @@ app.add_typer(audit_app, name="audit")
 def verify(ctx: typer.Context) -> None:
     """Check every audit event against its predecessor; exit 1 at the first broken row."""
     settings = state(ctx).load().settings
-    engine = create_engine(settings.database.url)
+    engine = create_engine(settings.database.connect_url)
     try:
         with session_factory(engine)() as session:
             result = audit.verify(session)

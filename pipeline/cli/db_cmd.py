@@ -16,10 +16,10 @@ def upgrade(ctx: typer.Context) -> None:
     """Migrate both databases to the newest schema (idempotent)."""
     settings = state(ctx).load().settings
     try:
-        upgrade_all(settings.database.url, settings.keystore.url)
+        upgrade_all(settings.database.connect_url, settings.keystore.url)
     except MigrationError as exc:
         err_console.print(f"[red]migration failed:[/] {exc}")
         raise typer.Exit(code=1) from None
-    data = current_revision(settings.database.url, keystore=False)
+    data = current_revision(settings.database.connect_url, keystore=False)
     keys = current_revision(settings.keystore.url, keystore=True)
     console.print(f"data database at [bold]{data}[/], key store at [bold]{keys}[/]")

@@ -26,7 +26,7 @@ def _puller(config: Config, now: str | None) -> Iterator[Puller]:
     fixed = parse_now(now) if now else None
     clock = (lambda: fixed) if fixed is not None else None
     runtime = Runtime.open(config, clock=clock) if clock else Runtime.open(config)
-    broker = make_broker(config.settings.broker.url)
+    broker = make_broker(config.settings.broker.connect_url)
     jobs = Jobs(broker, runtime)
     try:
         yield Puller.for_runtime(runtime, jobs)

@@ -48,7 +48,7 @@ def replay(
             requeued = outbox.requeue(
                 session, now=current, statuses=_STATUSES[status], delivery_ids=ids
             )
-        broker = make_broker(config.settings.broker.url)
+        broker = make_broker(config.settings.broker.connect_url)
         jobs = Jobs(broker, runtime)
         try:
             with Progress(

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from pipeline.batching import batched
 from pipeline.forward import DestinationPool, Forwarder
 from pipeline.jobs.broker import is_inline, worker
+from pipeline.jobs.pull_actor import PULL_QUEUE, register_pull_actor
 from pipeline.runtime import Runtime
 from storage import outbox
 from storage.models import Delivery
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 
 FORWARD_QUEUE = "ordervault-forward"
 MAINTENANCE_QUEUE = "ordervault-maintenance"
-QUEUES = (FORWARD_QUEUE, MAINTENANCE_QUEUE)
+# Pull first: draining it enqueues the forwards that the later queues then run.
+QUEUES = (PULL_QUEUE, FORWARD_QUEUE, MAINTENANCE_QUEUE)
 
 SWEEP_BATCH_ROWS = 5000
 
@@ -76,6 +78,15 @@ class Jobs:
             priority=10,
             options=dict(_MAINTENANCE_OPTIONS),
         )
+        self.expire = dramatiq.Actor(
+            self._expire,
+            broker=self.broker,
+            actor_name="expire",
+            queue_name=MAINTENANCE_QUEUE,
+            priority=10,
+            options=dict(_MAINTENANCE_OPTIONS),
+        )
+        self.pull = register_pull_actor(self)
         self._inline_worker: dramatiq.Worker | None = None
 
     # --- actors --------------------------------------------------------------------------------
@@ -103,6 +114,17 @@ class Jobs:
         if due:
             log.info("sweep re-enqueues %d delivery row(s)", len(due))
             self.enqueue_deliveries(due)
+
+    def _expire(self) -> None:
+        # Imported here: retention imports the forwarding stack only through this actor.
+        from pipeline.retention import run_expiry
+
+        report = run_expiry(self.runtime)
+        log.info(
+            "expire: %d bucket(s) destroyed, %d order(s) shredded",
+            len(report.buckets),
+            report.orders_shredded,
+        )
 
     # --- enqueueing ----------------------------------------------------------------------------
 

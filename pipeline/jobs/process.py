@@ -13,17 +13,27 @@ from pipeline.config import load_config
 from pipeline.jobs.actors import Jobs
 from pipeline.jobs.broker import make_broker, worker
 from pipeline.logs import configure_logging
+from pipeline.metrics import start_metrics_server
 from pipeline.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
 def run_worker_process(
-    config_file: Path, threads: int, stop: threading.Event | None = None
+    config_file: Path, threads: int, stop: threading.Event | None = None, index: int = 0
 ) -> None:
-    """One worker process: consume every queue with `threads` threads until SIGTERM/SIGINT."""
+    """One worker process: consume every queue with `threads` threads until SIGTERM/SIGINT.
+
+    With metrics enabled, process `index` serves them on the configured port + `index`.
+    """
     config = load_config(config_file)
     configure_logging(config.settings.logging)
+    settings = config.settings
+    server = (
+        start_metrics_server(settings.metrics.address, settings.metrics.port + index)
+        if settings.metrics.enabled
+        else None
+    )
     stop = stop or threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -32,7 +42,7 @@ def run_worker_process(
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-    broker = make_broker(config.settings.broker.url)
+    broker = make_broker(config.settings.broker.connect_url)
     runtime = Runtime.open(config)
     jobs = Jobs(broker, runtime)
     consumer = worker(broker, threads=threads)
@@ -46,6 +56,8 @@ def run_worker_process(
         jobs.close()
         broker.close()
         runtime.close()
+        if server is not None:
+            server.close()
 
 
 def run_workers(config_file: Path, *, processes: int, threads: int) -> None:
@@ -55,8 +67,10 @@ def run_workers(config_file: Path, *, processes: int, threads: int) -> None:
         return
     context = multiprocessing.get_context("spawn")
     children = [
-        context.Process(target=run_worker_process, args=(config_file, threads), daemon=False)
-        for _ in range(processes)
+        context.Process(
+            target=run_worker_process, args=(config_file, threads, None, index), daemon=False
+        )
+        for index in range(processes)
     ]
     for child in children:
         child.start()
