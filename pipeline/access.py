@@ -49,6 +49,8 @@ def open_order(runtime: Runtime, order_id: int, *, purpose: Purpose, actor: str)
             metrics.record_decrypt(row.client_id, purpose.value)
         except DecryptError:
             outcome = "unreadable"
+    now = runtime.clock()
+    alarm_count = runtime.decrypt_alarm.record(actor, now)
     with write_session(runtime.sessions) as session:
         audit.append(
             session,
@@ -57,8 +59,21 @@ def open_order(runtime: Runtime, order_id: int, *, purpose: Purpose, actor: str)
             client_id=row.client_id,
             subject=subject,
             details={"purpose": purpose.value, "outcome": outcome},
-            now=runtime.clock(),
+            now=now,
         )
+        if alarm_count is not None:
+            audit.append(
+                session,
+                actor=actor,
+                action="decrypt_alarm",
+                client_id=row.client_id,
+                subject={"actor": actor},
+                details={
+                    "decrypts_in_window": alarm_count,
+                    "limit_per_minute": runtime.decrypt_alarm.limit_per_minute,
+                },
+                now=now,
+            )
     if pii is None:
         raise PiiUnavailableError(f"order {order_id}: PII is {outcome}")
     return join(Order, dict(row.clear), pii)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from crypto import AwsKmsRootKey, PiiVault, RootKeyProvider, RootKeyring, load_local_root_keyring
+from pipeline.alarm import DecryptRateAlarm
 from pipeline.config import Config
 from pipeline.settings import KmsSettings
 from storage import create_engine, session_factory
@@ -43,6 +44,7 @@ class Runtime:
     keystore: SqlKeyStore
     vault: PiiVault
     clock: Clock = field(default=utc_now)
+    decrypt_alarm: DecryptRateAlarm = field(default_factory=lambda: DecryptRateAlarm(1000))
 
     @classmethod
     def open(cls, config: Config, *, clock: Clock = utc_now) -> Runtime:
@@ -64,6 +66,7 @@ class Runtime:
             keystore=keystore,
             vault=vault,
             clock=clock,
+            decrypt_alarm=DecryptRateAlarm(settings.audit.decrypt_alarm_per_minute),
         )
 
     def close(self) -> None:

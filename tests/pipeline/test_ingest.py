@@ -171,3 +171,33 @@ def test_an_update_to_a_shredded_order_does_not_bring_its_pii_back(deployment: D
         row = session.get(Order, stored.order_id)
         assert row is not None
         assert row.pii_ciphertext is None
+
+
+def test_too_many_decrypts_by_one_actor_raise_one_alarm_per_window(
+    deployment: Deployment, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pipeline.alarm import DecryptRateAlarm
+
+    deployment.runtime.decrypt_alarm = DecryptRateAlarm(limit_per_minute=3)
+    stored = Ingestor(deployment.runtime).store(deployment.config.client("acme"), canary_order())
+    for _ in range(6):
+        open_order(deployment.runtime, stored.order_id, purpose=Purpose.SUPPORT, actor="op:eve")
+    open_order(deployment.runtime, stored.order_id, purpose=Purpose.SUPPORT, actor="op:ana")
+    with deployment.runtime.sessions() as session:
+        alarms = [
+            e
+            for e in session.execute(sa.select(AuditEvent)).scalars()
+            if e.action == "decrypt_alarm"
+        ]
+    assert [(a.actor, a.details["decrypts_in_window"]) for a in alarms] == [("op:eve", 4)]
+    assert "decrypt alarm: actor op:eve" in caplog.text
+    deployment.clock.advance(minutes=2)
+    for _ in range(4):
+        open_order(deployment.runtime, stored.order_id, purpose=Purpose.SUPPORT, actor="op:eve")
+    with deployment.runtime.sessions() as session:
+        count = session.scalar(
+            sa.select(sa.func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "decrypt_alarm")
+        )
+    assert count == 2
