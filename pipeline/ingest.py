@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
 
 from connectors.classify import canonical_json, drop_pii, split
 from connectors.order import PII_SCHEMA_VERSION, Order
@@ -90,9 +88,10 @@ class Ingestor:
             max_undelivered_days=client.retention.max_undelivered_days,
             now=now,
         )
-        if day <= now.date():
-            return self._store_expired(client, order, clear, digest, day)
-        sealed = vault.seal(record_ref(order), pii_bytes, day)
+        # An order whose retention already ended (an old backfill) keeps only its clear part:
+        # its PII is never sealed, stored or forwarded, and the row says why it holds none.
+        expired = day <= now.date()
+        sealed = None if expired else vault.seal(record_ref(order), pii_bytes, day)
         record = OrderRecord(
             client_id=client.id,
             marketplace=order.marketplace.value,
@@ -103,9 +102,9 @@ class Ingestor:
             purchased_at=order.purchased_at,
             clear=clear,
             schema_version=PII_SCHEMA_VERSION,
-            pii_ciphertext=sealed.ciphertext,
-            wrapped_data_key=sealed.wrapped_key,
-            bucket_day=sealed.bucket_day,
+            pii_ciphertext=sealed.ciphertext if sealed else None,
+            wrapped_data_key=sealed.wrapped_key if sealed else None,
+            bucket_day=sealed.bucket_day if sealed else None,
             expires_on=day,
             marketplace_updated_at=order.updated_at,
             shipped_at=order.shipped_at,
@@ -113,45 +112,17 @@ class Ingestor:
             cancelled_at=order.cancelled_at,
             latest_delivery_by=order.latest_delivery_by,
             delivery_source=order.delivery_source,
-            blind_index=tuple(blind_index_entries(vault, order)),
+            blind_index=() if expired else tuple(blind_index_entries(vault, order)),
         )
-        destinations = [d.name for d in client.destinations]
+        destinations = [] if expired else [d.name for d in client.destinations]
         try:
             with write_session(self.runtime.sessions) as session:
-                return upsert_order(session, record, destinations, now)
+                result = upsert_order(session, record, destinations, now)
+                if expired:
+                    mark_shredded(session, result.order_id, reason="expired_on_arrival", now=now)
+                return result
         except OrderShreddedError:
             # Its PII was shredded (expired or erased): a later marketplace update must not
             # bring it back. The clear part stays as it was.
             assert state is not None
             return UpsertResult(state.order_id, state.version, "unchanged", ())
-
-    def _store_expired(
-        self, client: ClientConfig, order: Order, clear: dict[str, Any], digest: str, day: date
-    ) -> UpsertResult:
-        """An order whose retention already ended (an old backfill): keep only its clear part.
-
-        Its PII is never sealed, stored or forwarded; the row says why it holds none.
-        """
-        now = self.runtime.clock()
-        record = OrderRecord(
-            client_id=client.id,
-            marketplace=order.marketplace.value,
-            account=order.account,
-            marketplace_order_id=order.marketplace_order_id,
-            content_digest=digest,
-            status=order.status.value,
-            purchased_at=order.purchased_at,
-            clear=clear,
-            schema_version=PII_SCHEMA_VERSION,
-            expires_on=day,
-            marketplace_updated_at=order.updated_at,
-            shipped_at=order.shipped_at,
-            delivered_at=order.delivered_at,
-            cancelled_at=order.cancelled_at,
-            latest_delivery_by=order.latest_delivery_by,
-            delivery_source=order.delivery_source,
-        )
-        with write_session(self.runtime.sessions) as session:
-            result = upsert_order(session, record, [], now)
-            mark_shredded(session, result.order_id, reason="expired_on_arrival", now=now)
-        return result

@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.fixtures.databases",
     "tests.fixtures.runtime",
     "tests.fixtures.sshd",
+    "tests.fixtures.marketplaces",
 ]
 
 # CI explores the same examples on every run, so a red build is reproducible and never flaky;

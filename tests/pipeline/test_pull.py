@@ -3,81 +3,47 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from connectors.ebay import InMemoryCallBudget
-from connectors.fakes.ebay_trading import EbayAccountSpec, FakeEbayTrading
+from connectors.fakes.ebay_trading import FakeEbayTrading
 from connectors.fakes.spapi import FakeSpApi
-from connectors.fakes.spapi_state import SellerSpec
 from connectors.ratelimit import BlockingLimiter, MemoryBuckets
 from pipeline.jobs.actors import Jobs
 from pipeline.jobs.broker import make_broker
 from pipeline.pull import Puller
 from storage import audit, get_cursor
 from storage.models import AuditEvent, Order, QuarantineEntry
-from tests.configs import ACME, ENVIRON
-from tests.fixtures.runtime import Deployment, FakeClock
+from tests.fixtures.marketplaces import acme_pulling_from
+from tests.fixtures.runtime import Deployment
 
 AMAZON_ORDERS = 130
 EBAY_ORDERS = 70
 EBAY_MALFORMED = 2
-EBAY_KEYS = {
-    "app_id": ENVIRON["EBAY_APP_ID"],
-    "dev_id": ENVIRON["EBAY_DEV_ID"],
-    "cert_id": ENVIRON["EBAY_CERT_ID"],
-}
 
 
 @pytest.fixture
-def spapi(clock: FakeClock) -> Iterator[FakeSpApi]:
-    seller = SellerSpec(
-        refresh_token=ENVIRON["ACME_SPAPI_REFRESH_TOKEN"],
-        lwa_client_id=ENVIRON["SPAPI_LWA_CLIENT_ID"],
-        lwa_client_secret="synthetic-lwa-secret",
-        orders=AMAZON_ORDERS,
-        seed=3,
-    )
-    with FakeSpApi(
-        [seller],
-        time_scale=2000.0,
-        epoch=clock.now,
-        # Old enough that every order's last update is inside the first pull's window.
-        orders_start=clock.now - timedelta(days=25),
-        spread_days=10,
-    ) as fake:
-        yield fake
+def amazon_orders() -> int:
+    return AMAZON_ORDERS
 
 
 @pytest.fixture
-def ebay(clock: FakeClock) -> Iterator[FakeEbayTrading]:
-    account = EbayAccountSpec(
-        token=ENVIRON["ACME_EBAY_TOKEN"],
-        orders=EBAY_ORDERS,
-        seed=5,
-        start=clock.now - timedelta(days=25),
-        spread_days=10,
-        malformed=EBAY_MALFORMED,
-    )
-    with FakeEbayTrading([account], keys=EBAY_KEYS) as fake:
-        yield fake
+def ebay_orders() -> int:
+    return EBAY_ORDERS
+
+
+@pytest.fixture
+def ebay_malformed() -> int:
+    return EBAY_MALFORMED
 
 
 @pytest.fixture
 def acme_toml(spapi: FakeSpApi, ebay: FakeEbayTrading, tmp_path: Path) -> str:
-    amazon = f'endpoint = "{spapi.url}"\nlwa_endpoint = "{spapi.lwa_url}"'
-    webhook = 'type = "webhook"\nurl = "https://erp.acme.example/orders"\n'
-    return (
-        ACME.replace('orders_api = "2026-01-01"', f'orders_api = "2026-01-01"\n{amazon}')
-        .replace("site_id = 3", f'site_id = 3\nendpoint = "{ebay.url}"')
-        .replace(
-            webhook + 'secret = "env:ACME_WEBHOOK_SECRET"',
-            f'type = "directory"\npath = "{tmp_path / "delivered"}"',
-        )
-    )
+    """acme pulls from the fakes and delivers into a folder."""
+    return acme_pulling_from(spapi, ebay, tmp_path / "delivered")
 
 
 @pytest.fixture

@@ -10,9 +10,8 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from connectors.fakes.ebay_trading import EbayAccountSpec, FakeEbayTrading
+from connectors.fakes.ebay_trading import FakeEbayTrading
 from connectors.fakes.spapi import FakeSpApi
-from connectors.fakes.spapi_state import SellerSpec
 from pipeline.cli import app
 from pipeline.cli import scheduler_cmd as _scheduler_cmd  # noqa: F401  (registers the command)
 from pipeline.jobs.actors import Jobs
@@ -27,65 +26,30 @@ from pipeline.scheduler import (
 )
 from storage import get_cursor, save_cursor, write_session
 from storage.models import AuditEvent, Order
-from tests.configs import ACME, ENVIRON
+from tests.configs import ENVIRON
 from tests.fixtures.databases import MigratedDatabase
+from tests.fixtures.marketplaces import acme_pulling_from
 from tests.fixtures.runtime import Deployment, FakeClock
 
 AMAZON_ORDERS = 12
 EBAY_ORDERS = 6
 PULLS = ["pull acme/amazon/acme-eu", "pull acme/ebay/acme-ebay"]
-EBAY_KEYS = {
-    "app_id": ENVIRON["EBAY_APP_ID"],
-    "dev_id": ENVIRON["EBAY_DEV_ID"],
-    "cert_id": ENVIRON["EBAY_CERT_ID"],
-}
 
 
 @pytest.fixture
-def spapi(clock: FakeClock) -> Iterator[FakeSpApi]:
-    seller = SellerSpec(
-        refresh_token=ENVIRON["ACME_SPAPI_REFRESH_TOKEN"],
-        lwa_client_id=ENVIRON["SPAPI_LWA_CLIENT_ID"],
-        lwa_client_secret="synthetic-lwa-secret",
-        orders=AMAZON_ORDERS,
-        seed=11,
-    )
-    with FakeSpApi(
-        [seller],
-        time_scale=2000.0,
-        epoch=clock.now,
-        orders_start=clock.now - timedelta(days=20),
-        spread_days=5,
-    ) as fake:
-        yield fake
+def amazon_orders() -> int:
+    return AMAZON_ORDERS
 
 
 @pytest.fixture
-def ebay(clock: FakeClock) -> Iterator[FakeEbayTrading]:
-    account = EbayAccountSpec(
-        token=ENVIRON["ACME_EBAY_TOKEN"],
-        orders=EBAY_ORDERS,
-        seed=13,
-        start=clock.now - timedelta(days=20),
-        spread_days=5,
-    )
-    with FakeEbayTrading([account], keys=EBAY_KEYS) as fake:
-        yield fake
+def ebay_orders() -> int:
+    return EBAY_ORDERS
 
 
 @pytest.fixture
 def acme_toml(spapi: FakeSpApi, ebay: FakeEbayTrading, tmp_path: Path) -> str:
-    """acme pulls from the fakes (every 15 minutes) and delivers into a folder."""
-    amazon = f'endpoint = "{spapi.url}"\nlwa_endpoint = "{spapi.lwa_url}"'
-    webhook = 'type = "webhook"\nurl = "https://erp.acme.example/orders"\n'
-    return (
-        ACME.replace('orders_api = "2026-01-01"', f'orders_api = "2026-01-01"\n{amazon}')
-        .replace("site_id = 3", f'site_id = 3\nendpoint = "{ebay.url}"')
-        .replace(
-            webhook + 'secret = "env:ACME_WEBHOOK_SECRET"',
-            f'type = "directory"\npath = "{tmp_path / "delivered"}"',
-        )
-    )
+    """acme pulls from the fakes and delivers into a folder."""
+    return acme_pulling_from(spapi, ebay, tmp_path / "delivered")
 
 
 @pytest.fixture
