@@ -29,6 +29,7 @@ from pipeline.jobs.actors import Jobs
 from pipeline.jobs.broker import make_broker
 from pipeline.pull import Puller, PullReport
 from pipeline.receiver import WebhookReceiver
+from pipeline.retention import run_expiry
 from pipeline.runtime import Runtime
 from storage import audit, outbox, upgrade_all
 from storage.models import Order
@@ -36,6 +37,9 @@ from storage.models import Order
 MARKER = ".ordervault-demo"
 CLIENT_ID = "demo-prints"
 EBAY_TOKEN = "v^1.1#demo-oauth-user-token"  # noqa: S105 (the fake's, not a real one)
+#: How far the demo moves the clock to show retention: past delivery + 30 days and past the
+#: 60-day cap of orders never delivered (the oldest demo order was bought 25 days ago).
+EXPIRE_AFTER_DAYS = 70
 
 SETTINGS = """\
 clients_dir = "clients"
@@ -246,12 +250,38 @@ def run_demo(
             )
             with runtime.sessions() as session:
                 counts = outbox.counts_by_status(session, client_id=CLIENT_ID)
-                verified = audit.verify(session)
             report.add("outbox", _counts(counts))
+        # Time travel: past every order's delivery + retention and every undelivered cap.
+        later = now + timedelta(days=EXPIRE_AFTER_DAYS)
+        with Runtime.open(config, clock=lambda: later) as runtime:
+            expired = run_expiry(runtime)
+            readable = _readable_orders(runtime)
+            with runtime.sessions() as session:
+                verified = audit.verify(session)
+            report.add(
+                f"expire at +{EXPIRE_AFTER_DAYS} d",
+                f"{len(expired.buckets)} bucket keys destroyed (commitments kept), "
+                f"{expired.orders_shredded} orders shredded; orders with readable PII left: "
+                f"{readable}",
+            )
+            if readable:
+                raise RuntimeError(f"{readable} orders still hold PII after their retention")
             if not verified.ok:
                 raise RuntimeError(f"audit chain broken at event {verified.first_bad_id}")
             report.add("audit chain", f"OK, {verified.checked} event(s) verified")
     return report
+
+
+def _readable_orders(runtime: Runtime) -> int:
+    with runtime.sessions() as session:
+        return (
+            session.scalar(
+                sa.select(sa.func.count())
+                .select_from(Order)
+                .where(Order.pii_ciphertext.is_not(None))
+            )
+            or 0
+        )
 
 
 def _pulled(r: PullReport) -> str:
