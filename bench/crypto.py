@@ -54,7 +54,7 @@ from crypto import PiiVault, RecordRef, init_local_root_key  # noqa: E402
 from storage.keystore import SqlKeyStore  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "crypto.json"
-ROUNDS = 5
+ROUNDS = 7
 TARGETS = {"ordervault_ops_per_s": 100_000, "vs_tink": 2.0, "vs_esdk_default": 300.0}
 HIT_RATE_TARGET = 0.999
 CACHE_STREAM_ORDERS = 200_000
@@ -127,8 +127,7 @@ def ordervault_runner(workdir: Path) -> Callable[[int], None]:
             # One RecordRef per order, as the pipeline builds it from the order row.
             record = RecordRef("acme", "amazon", order_id, 1)
             sealed = seal(record, pii, bucket_day)
-            if open_(record, sealed.ciphertext, sealed.wrapped_key) is not pii and False:
-                raise AssertionError
+            open_(record, sealed.ciphertext, sealed.wrapped_key)
 
     run(10)  # creates the bucket key: the cache is warm from here on
     return run
@@ -259,6 +258,16 @@ def main() -> int:
         "ordervault_ratio": {
             name: round(ours / value, 2) for name, value in medians.items() if name != "ordervault"
         },
+        # Median of per-round ratios: a round's contenders ran back to back, so a noisy spell
+        # on this shared machine slows both sides of a pair alike.
+        "ordervault_ratio_paired": {
+            name: round(
+                statistics.median(o / p for o, p in zip(rounds["ordervault"], values, strict=True)),
+                2,
+            )
+            for name, values in rounds.items()
+            if name != "ordervault"
+        },
         "cache": hit_rate,
         "targets": {
             "ordervault_ops_per_s": {"target": TARGETS["ordervault_ops_per_s"], "met": ours >= 1e5},
@@ -284,12 +293,14 @@ def main() -> int:
 
 def print_table(result: dict[str, Any]) -> None:
     print(f"seal+open of one ~{result['pii_bytes']}-byte order PII, median of {ROUNDS} rounds")
-    print(f"{'contender':<14}{'records/s':>12}{'ordervault x':>14}   rounds")
+    print(f"{'contender':<14}{'records/s':>12}{'ordervault x':>14}{'paired':>9}   rounds")
     for name, value in result["ops_per_s"].items():
         ratio = result["ordervault_ratio"].get(name)
+        paired = result["ordervault_ratio_paired"].get(name)
         shown = "" if ratio is None else f"{ratio:,.2f}"
+        shown_paired = "" if paired is None else f"{paired:,.2f}"
         rounds = ", ".join(f"{v:,}" for v in result["rounds_ops_per_s"][name])
-        print(f"{name:<14}{value:>12,}{shown:>14}   {rounds}")
+        print(f"{name:<14}{value:>12,}{shown:>14}{shown_paired:>9}   {rounds}")
     cache = result["cache"]
     print(
         f"bucket-key cache: {cache['hits']:,} hits, {cache['misses']:,} misses over"

@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.fixtures.runtime",
     "tests.fixtures.sshd",
     "tests.fixtures.marketplaces",
+    "tests.fixtures.keystore",
 ]
 
 # CI explores the same examples on every run, so a red build is reproducible and never flaky;
