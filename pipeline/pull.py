@@ -8,6 +8,7 @@ after the page's rows committed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -15,18 +16,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
+import redis
+
 from connectors.amazon import AmazonAccountSettings, AmazonConnector
 from connectors.ebay import CallBudget, EbayAccountSettings, EbayConnector, InMemoryCallBudget
 from connectors.errors import ConnectorError
 from connectors.order import Order
-from connectors.ratelimit import BlockingLimiter, Limiter, MemoryBuckets
+from connectors.ratelimit import BlockingLimiter, BucketStore, Limiter, RedisBuckets
 from crypto import RecordRef
 from pipeline import metrics
 from pipeline.clients import AmazonAccount, ClientConfig, EbayAccount
 from pipeline.ingest import Ingestor
 from pipeline.jobs.actors import Jobs
 from pipeline.runtime import Runtime
-from storage import audit, get_cursor, save_cursor, write_session
+from storage import SqlBuckets, audit, get_cursor, save_cursor, write_session
 from storage.quarantine import add_quarantined
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,12 @@ class PullReport:
     error: str | None = None
 
 
+@functools.lru_cache(maxsize=4)
+def _redis_client(url: str) -> redis.Redis:
+    # One connection pool per process, not one per pull job.
+    return redis.Redis.from_url(url)
+
+
 def _wall_clock() -> datetime:
     return datetime.now(UTC)
 
@@ -95,10 +104,16 @@ class Puller:
 
     @classmethod
     def for_runtime(cls, runtime: Runtime, jobs: Jobs) -> Puller:
-        # One process's buckets. Workers sharing a seller account must share buckets too: the
-        # Redis store does that where the deployment has Redis (see connectors.ratelimit).
-        # Usage plans run on the wall clock whatever `--now` says: Amazon refills in real time.
-        limiter = BlockingLimiter(MemoryBuckets(), clock=_wall_clock, sleep=time.sleep)
+        # Every worker process draws from the same buckets, so together they stay within one
+        # usage plan: in Redis when the broker is Redis, else in the data database. Usage plans
+        # run on the wall clock whatever `--now` says: Amazon refills in real time.
+        broker = runtime.config.settings.broker
+        store: BucketStore
+        if broker.url.startswith(("redis://", "rediss://")):
+            store = RedisBuckets(_redis_client(broker.connect_url))
+        else:
+            store = SqlBuckets(runtime.sessions)
+        limiter = BlockingLimiter(store, clock=_wall_clock, sleep=time.sleep)
         return cls(runtime, jobs, limiter, InMemoryCallBudget())
 
     def pull(

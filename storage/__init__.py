@@ -16,6 +16,7 @@ from storage.models import (
     Delivery,
     Order,
     QuarantineEntry,
+    RateBucket,
     SyncCursor,
 )
 from storage.orders import (
@@ -33,6 +34,7 @@ from storage.orders import (
 )
 from storage.outbox import ClaimedDelivery, delivery_idempotency_key
 from storage.quarantine import QuarantinedPayload
+from storage.rate_buckets import SqlBuckets
 from storage.sqltypes import UtcDateTime, ensure_utc
 
 __all__ = [
@@ -53,7 +55,9 @@ __all__ = [
     "OrderState",
     "QuarantineEntry",
     "QuarantinedPayload",
+    "RateBucket",
     "RootRotation",
+    "SqlBuckets",
     "StorageError",
     "SyncCursor",
     "UpsertResult",

@@ -164,3 +164,20 @@ class QuarantineEntry(DataBase):
     wrapped_data_key: Mapped[bytes] = mapped_column(sa.LargeBinary)
     bucket_day: Mapped[date]
     resolved_at: Mapped[datetime | None]
+
+
+class RateBucket(DataBase):
+    """One usage-plan token bucket, shared by every worker process (`storage.rate_buckets`).
+
+    Times are unix seconds from the caller's clock, as the connectors' bucket arithmetic uses
+    them, not timestamps: the row is rewritten on every request and never read by people.
+    """
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    tokens: Mapped[float] = mapped_column(sa.Float)
+    # The last refill, unix seconds.
+    updated_s: Mapped[float] = mapped_column(sa.Float)
+    # The rate the marketplace announced (x-amzn-RateLimit-Limit); NULL: the plan's rate.
+    rate_per_s: Mapped[float | None] = mapped_column(sa.Float)

@@ -3,8 +3,8 @@
 `Limiter` is all a connector sees: `acquire` blocks (through the injected `sleep`) until the
 plan allows one more request, `observe_rate` adopts the rate the marketplace announced.
 `BlockingLimiter` implements it over any `BucketStore`, the one atomic step a backend must
-provide: in process memory, in Redis, or (later) in the database, so that every worker process
-draws from the same bucket and together they never exceed one plan.
+provide: in process memory, in Redis, or in the database (`storage.SqlBuckets`), so that every
+worker process draws from the same bucket and together they never exceed one plan.
 """
 
 from __future__ import annotations
