@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,11 @@ from connectors.fakes.spapi import FakeSpApi
 from connectors.ratelimit import BlockingLimiter, MemoryBuckets
 from pipeline.jobs.actors import Jobs
 from pipeline.jobs.broker import make_broker
-from pipeline.pull import Puller
+from pipeline.pull import Puller, PullReport
 from storage import audit, get_cursor
 from storage.models import AuditEvent, Order, QuarantineEntry
 from tests.fixtures.marketplaces import acme_pulling_from
-from tests.fixtures.runtime import Deployment
+from tests.fixtures.runtime import Deployment, FakeClock
 
 AMAZON_ORDERS = 130
 EBAY_ORDERS = 70
@@ -87,3 +88,36 @@ def test_both_marketplaces_are_pulled_sealed_and_forwarded(
     again = puller.pull(client, client.amazon[0])
     assert again.created == 0
     assert again.error is None
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: not an Exception, so nothing on the way catches it."""
+
+
+def test_a_backfill_killed_midway_resumes_and_stores_every_order_once(
+    deployment: Deployment, puller: Puller, clock: FakeClock
+) -> None:
+    client = deployment.config.client("acme")
+    since = clock.now - timedelta(days=40)
+
+    def kill_after_first_page(report: PullReport) -> None:
+        if report.pages == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        puller.pull(
+            client, client.amazon[0], stream="backfill", since=since, on_page=kill_after_first_page
+        )
+    with deployment.runtime.sessions() as session:
+        first = session.scalar(sa.select(sa.func.count()).select_from(Order))
+        cursor = get_cursor(session, "acme", "amazon", "acme-eu", "backfill")
+    assert cursor is not None
+    assert 0 < (first or 0) < AMAZON_ORDERS
+
+    resumed = puller.pull(client, client.amazon[0], stream="backfill", since=since)
+    assert resumed.error is None
+    with deployment.runtime.sessions() as session:
+        rows = session.execute(sa.select(Order.marketplace_order_id, Order.version)).all()
+    assert len(rows) == AMAZON_ORDERS
+    assert len({r.marketplace_order_id for r in rows}) == AMAZON_ORDERS
+    assert {r.version for r in rows} == {1}
