@@ -172,6 +172,9 @@ class EbayNotificationSettings(StrictModel):
 
     endpoint_url: str
     verification_token: SecretRef
+    # eBay Notification API getPublicKey, called with an application OAuth token.
+    public_key_url: str = "https://api.ebay.com/commerce/notification/v1/public_key"
+    app_token: SecretRef
 
 
 class Settings(StrictModel):

@@ -15,6 +15,7 @@ from pipeline.cli import pull_cmd as _pull_cmd  # noqa: F401
 from pipeline.cli import replay_cmd as _replay_cmd  # noqa: F401
 from pipeline.cli import report_cmd as _report_cmd  # noqa: F401
 from pipeline.cli import scheduler_cmd as _scheduler_cmd  # noqa: F401
+from pipeline.cli import serve_cmd as _serve_cmd  # noqa: F401
 from pipeline.cli import worker_cmd as _worker_cmd  # noqa: F401
 from pipeline.cli.app import app
 

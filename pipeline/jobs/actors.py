@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from pipeline.batching import batched
 from pipeline.forward import DestinationPool, Forwarder
+from pipeline.jobs.account_deletion import register_account_deletion_actor
 from pipeline.jobs.broker import is_inline, worker
 from pipeline.jobs.pull_actor import PULL_QUEUE, register_pull_actor
 from pipeline.runtime import Runtime
@@ -87,6 +88,7 @@ class Jobs:
             options=dict(_MAINTENANCE_OPTIONS),
         )
         self.pull = register_pull_actor(self)
+        self.erase_account = register_account_deletion_actor(self)
         self._inline_worker: dramatiq.Worker | None = None
 
     # --- actors --------------------------------------------------------------------------------

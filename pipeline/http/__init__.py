@@ -1,0 +1,1 @@
+"""The HTTP endpoint (`ordervault serve`): health, metrics, eBay account deletion."""
