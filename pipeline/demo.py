@@ -29,6 +29,7 @@ from pipeline.jobs.actors import Jobs
 from pipeline.jobs.broker import make_broker
 from pipeline.pull import Puller, PullReport
 from pipeline.receiver import WebhookReceiver
+from pipeline.report import Scope, compute_report, render
 from pipeline.retention import run_expiry
 from pipeline.runtime import Runtime
 from storage import audit, outbox, upgrade_all
@@ -269,6 +270,17 @@ def run_demo(
             if not verified.ok:
                 raise RuntimeError(f"audit chain broken at event {verified.first_bad_id}")
             report.add("audit chain", f"OK, {verified.checked} event(s) verified")
+            evidence = compute_report(
+                runtime, Scope.make(later, since=(now - timedelta(days=30)).date())
+            )
+            out = workdir / "audit-report.html"
+            out.write_text(render(evidence, "html"), encoding="utf-8")
+            failed = [c.id for c in evidence.checks if not c.passed]
+            report.add(
+                "audit report",
+                f"{out} ({len(evidence.checks)} DPP checks, "
+                + (f"FAILED: {', '.join(failed)})" if failed else "all pass)"),
+            )
     return report
 
 

@@ -82,6 +82,8 @@ def test_demo_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert "0 new or changed" in result.output
     assert "78 delivered" in result.output
     assert "orders with readable PII left: 0" in result.output
+    assert "all pass" in result.output
+    assert (workdir / "audit-report.html").exists()
     assert "audit chain" in result.output
     assert (workdir / "var" / "root.key").stat().st_mode & 0o077 == 0
     # Running it again rewrites its own folder, and refuses a folder that is not its own.
