@@ -62,6 +62,7 @@ def open_order(runtime: Runtime, order_id: int, *, purpose: Purpose, actor: str)
             now=now,
         )
         if alarm_count is not None:
+            metrics.record_decrypt_alarm(row.client_id)
             audit.append(
                 session,
                 actor=actor,

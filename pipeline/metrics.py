@@ -64,6 +64,12 @@ BUCKET_KEYS_DESTROYED = Counter(
     ["client"],
     registry=REGISTRY,
 )
+DECRYPT_ALARMS = Counter(
+    "ordervault_decrypt_alarms",
+    "Decrypt-rate alarms raised (one actor over the per-minute limit; DPP 2.6).",
+    ["client"],
+    registry=REGISTRY,
+)
 
 
 def _name(value: str, what: str) -> str:
@@ -100,6 +106,11 @@ def record_order_stored(client_id: str, outcome: str, count: int = 1) -> None:
 
 def record_bucket_keys_destroyed(client_id: str, count: int = 1) -> None:
     BUCKET_KEYS_DESTROYED.labels(_name(client_id, "client")).inc(count)
+
+
+def record_decrypt_alarm(client_id: str) -> None:
+    # Labelled by client only: actors name hosts and operators, which are not metric material.
+    DECRYPT_ALARMS.labels(_name(client_id, "client")).inc()
 
 
 class MetricsServer:

@@ -6,9 +6,12 @@ commands and actors receive ready objects and never read settings themselves.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,7 +20,7 @@ from crypto import AwsKmsRootKey, PiiVault, RootKeyProvider, RootKeyring, load_l
 from pipeline.alarm import DecryptRateAlarm
 from pipeline.config import Config
 from pipeline.settings import KmsSettings
-from storage import create_engine, session_factory
+from storage import audit, create_engine, session_factory, write_session
 from storage.keystore import SqlKeyStore
 
 Clock = Callable[[], datetime]
@@ -25,6 +28,16 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def config_digest(config: Config) -> str:
+    """SHA-256 over the settings file and the client files, in name order."""
+    digest = hashlib.sha256()
+    files = [config.path, *sorted(Path(config.settings.clients_dir).glob("*.toml"))]
+    for file in files:
+        digest.update(file.name.encode() + b"\x00")
+        digest.update(file.read_bytes() if file.exists() else b"")
+    return digest.hexdigest()
 
 
 def root_key(kms: KmsSettings) -> RootKeyProvider | RootKeyring:
@@ -58,7 +71,7 @@ class Runtime:
             cache_size=settings.keystore.cache_size,
             clock_s=lambda: clock().timestamp(),
         )
-        return cls(
+        runtime = cls(
             config=config,
             data_engine=data_engine,
             keystore_engine=keystore_engine,
@@ -68,6 +81,27 @@ class Runtime:
             clock=clock,
             decrypt_alarm=DecryptRateAlarm(settings.audit.decrypt_alarm_per_minute),
         )
+        runtime.audit_config_load()
+        return runtime
+
+    def audit_config_load(self) -> None:
+        """Record which configuration this process runs with (DPP 2.6: changes are logged).
+
+        The digest covers the settings and every client file as written (secret references, not
+        secret values), so a changed file shows up as a new digest in the log.
+        """
+        with write_session(self.sessions) as session:
+            audit.append(
+                session,
+                actor=f"process:{os.getpid()}",
+                action="config_load",
+                subject={"config": str(self.config.path)},
+                details={
+                    "clients": sorted(self.config.clients),
+                    "digest": config_digest(self.config),
+                },
+                now=self.clock(),
+            )
 
     def close(self) -> None:
         self.data_engine.dispose()

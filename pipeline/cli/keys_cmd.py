@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -9,6 +11,7 @@ from rich.table import Table
 
 from crypto import (
     AwsKmsRootKey,
+    RotationReport,
     discard_retired_local_root_keys,
     finish_root_rotations,
     init_local_root_key,
@@ -18,7 +21,8 @@ from crypto import (
 )
 from pipeline.cli.app import app, console, err_console, state
 from pipeline.runtime import Runtime, root_key
-from storage import create_engine
+from pipeline.settings import Settings
+from storage import audit, create_engine, session_factory, write_session
 from storage.keystore import SqlKeyStore
 
 keys_app = typer.Typer(help="Root key and key store.", no_args_is_help=True)
@@ -100,6 +104,7 @@ def rotate(
             discarded = []
     finally:
         engine.dispose()
+    _audit_rotation(settings, reports, discarded)
     for report in reports:
         console.print(
             f"rotation {report.rotation_id}: {report.from_root_key_id} -> {report.to_root_key_id}: "
@@ -110,3 +115,34 @@ def rotate(
         console.print(f"retired root key {root_key_id} overwritten and deleted")
     if settings.kms.provider != "local":
         console.print(f"now set [kms] key_id = {to_key_id!r} in {state(ctx).config_file}")
+
+
+def _audit_rotation(
+    settings: Settings, reports: list[RotationReport], discarded: list[str]
+) -> None:
+    """Key rotations go into the audit log (DPP 2.6); root key ids are fingerprints, not keys."""
+    engine = create_engine(settings.database.connect_url)
+    try:
+        with write_session(session_factory(engine)) as session:
+            for report in reports:
+                audit.append(
+                    session,
+                    actor=operator_identity(),
+                    action="root_key_rotation",
+                    subject={"rotation_id": report.rotation_id},
+                    details={
+                        "from_root_key_id": report.from_root_key_id,
+                        "to_root_key_id": report.to_root_key_id,
+                        "bucket_keys_rewrapped": report.bucket_keys_rewrapped,
+                        "index_keys_rewrapped": report.index_keys_rewrapped,
+                        "resumed": report.resumed,
+                        "retired_keys_discarded": discarded,
+                    },
+                    now=datetime.now(UTC),
+                )
+    finally:
+        engine.dispose()
+
+
+def operator_identity() -> str:
+    return f"operator:{getpass.getuser()}"

@@ -70,6 +70,17 @@ def test_keys_status_and_rotate_root_keep_every_order_readable(deployment: Deplo
     assert f"{old_id} -> {new_id}" in output
     assert f"retired root key {old_id} overwritten and deleted" in output
 
+    with deployment.runtime.sessions() as session:
+        from sqlalchemy import select
+
+        from storage.models import AuditEvent
+
+        [event] = session.execute(
+            select(AuditEvent).where(AuditEvent.action == "root_key_rotation")
+        ).scalars()
+    assert (event.details["from_root_key_id"], event.details["to_root_key_id"]) == (old_id, new_id)
+    assert event.actor.startswith("operator:")
+
     # A fresh process, holding only the new root key, opens every order.
     config = load_config(settings_file, environ=ENVIRON)
     with Runtime.open(config, clock=deployment.clock) as fresh:
