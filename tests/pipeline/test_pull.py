@@ -42,9 +42,14 @@ def ebay_malformed() -> int:
 
 
 @pytest.fixture
-def acme_toml(spapi: FakeSpApi, ebay: FakeEbayTrading, tmp_path: Path) -> str:
+def orders_api() -> str:
+    return "2026-01-01"
+
+
+@pytest.fixture
+def acme_toml(spapi: FakeSpApi, ebay: FakeEbayTrading, tmp_path: Path, orders_api: str) -> str:
     """acme pulls from the fakes and delivers into a folder."""
-    return acme_pulling_from(spapi, ebay, tmp_path / "delivered")
+    return acme_pulling_from(spapi, ebay, tmp_path / "delivered", orders_api=orders_api)
 
 
 @pytest.fixture
@@ -55,6 +60,7 @@ def puller(deployment: Deployment, spapi: FakeSpApi) -> Iterator[Puller]:
     jobs.close()
 
 
+@pytest.mark.parametrize("orders_api", ["2026-01-01", "v0"])
 def test_both_marketplaces_are_pulled_sealed_and_forwarded(
     deployment: Deployment, puller: Puller, tmp_path: Path
 ) -> None:
