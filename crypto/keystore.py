@@ -123,6 +123,10 @@ class KeyStore(Protocol):
         """Insert `row` unless the client has one; return the row stored for the client."""
         ...
 
+    def destroy_index_key(self, client_id: str) -> bool:
+        """Delete the client's index key, leaving no copy in the store's files; True if one was."""
+        ...
+
     def buckets_wrapped_under(self, root_key_id: str, limit: int) -> list[BucketKeyRow]:
         """Up to `limit` active buckets whose wrapped key is under `root_key_id`."""
         ...

@@ -190,6 +190,16 @@ class PiiVault:
         normalized = normalize(kind, value)
         return self._index_key(client_id).digest(kind, normalized.encode())
 
+    def destroy_index_key(self, client_id: str) -> bool:
+        """Destroy the client's blind-index key (off-boarding); True if it had one.
+
+        Its digests can no longer be recomputed, so leftover digests match nothing. A later use
+        of the client would create a new, unrelated key.
+        """
+        check_client_id(client_id)
+        self._index_keys.pop(client_id)
+        return self._keystore.destroy_index_key(client_id)
+
     def content_digest(self, client_id: str, data: bytes) -> str:
         """Keyed digest of `data` (kind "content"), 64 hex chars: detects unchanged payloads without
         letting anyone without the key test guesses against stored digests."""

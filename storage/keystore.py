@@ -230,6 +230,14 @@ class SqlKeyStore:
                 raise KeyStoreError(f"index key_id {row.key_id} is already taken")
             return _index_row(stored)
 
+    def destroy_index_key(self, client_id: str) -> bool:
+        with write_session(self._sessions) as session:
+            if is_sqlite(session):
+                session.connection().exec_driver_sql("PRAGMA secure_delete=ON")
+            result = session.execute(sa.delete(IndexKey).where(IndexKey.client_id == client_id))
+        self._scrub()
+        return rowcount(result) == 1
+
     # --- root rotation -------------------------------------------------------------------------
 
     def buckets_wrapped_under(self, root_key_id: str, limit: int) -> list[BucketKeyRow]:

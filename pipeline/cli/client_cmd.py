@@ -60,8 +60,5 @@ def offboard(
     console.print(
         f"{len(report.buckets)} bucket key(s) destroyed, {report.orders_shredded} order(s) shredded"
     )
-    if report.index_key_exists and not report.index_key_destroyed:
-        console.print(
-            "[yellow]the client's blind-index key is still in the key store:[/] the key store "
-            "cannot destroy index keys yet (its blind-index rows are deleted)"
-        )
+    if report.index_key_destroyed:
+        console.print("blind-index key destroyed")

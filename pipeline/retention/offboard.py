@@ -4,9 +4,8 @@ Every bucket the client has, past or future, is destroyed (a day without a key i
 tombstone, so nothing can be sealed there later) and purged as the expiry run would, with the
 reason "offboarded". Its clear order rows stay until the 18-month limit removes them.
 
-The key store cannot yet destroy a client's blind-index key: `KeyStore` has no operation for it.
-The report says so (`index_key_destroyed=False`); the blind-index rows themselves are deleted
-with the orders, so the key indexes nothing any more.
+The client's blind-index key is destroyed too, after its blind-index rows went with the orders,
+so no digest of its buyers can be recomputed.
 """
 
 from __future__ import annotations
@@ -56,6 +55,7 @@ def offboard_client(
             purge_bucket_rows(runtime, tombstone, now=now, actor=actor, reason=OFFBOARD_REASON)
         )
     report.index_key_exists = runtime.keystore.index_key(client_id) is not None
+    report.index_key_destroyed = runtime.vault.destroy_index_key(client_id)
     with write_session(runtime.sessions) as session:
         audit.append(
             session,

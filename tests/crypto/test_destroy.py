@@ -4,6 +4,7 @@ and the key store's files keep no trace of the key."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -197,3 +198,37 @@ def test_destroy_evicts_the_bucket_from_the_cache(
     assert vault.cache_stats().entries == 0
     with pytest.raises(DecryptError):
         vault.open(ORDER, sealed.ciphertext, sealed.wrapped_key)
+
+
+def test_destroying_the_index_key_leaves_no_copy_and_changes_every_digest(
+    tmp_path: Path,
+) -> None:
+    import sqlalchemy as sa
+
+    from crypto import LocalRootKey, PiiVault
+    from storage import create_engine, upgrade
+    from storage.keystore import SqlKeyStore
+
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    upgrade(url, keystore=True)
+    engine = create_engine(url, keystore=True)
+    store = SqlKeyStore(engine)
+    vault = PiiVault(LocalRootKey(bytes(range(32))), store)
+    before = vault.blind_index("acme", "email", "buyer@example.invalid")
+    wrapped = store.index_key("acme")
+    assert wrapped is not None
+    assert vault.destroy_index_key("acme") is True
+    assert store.index_key("acme") is None
+    assert vault.destroy_index_key("acme") is False
+    engine.dispose()
+    for suffix in ("", "-wal", "-shm"):
+        file = tmp_path / f"keys.db{suffix}"
+        if file.exists():
+            assert wrapped.wrapped_key not in file.read_bytes()
+    # A later use makes a new, unrelated key: old digests match nothing.
+    engine = create_engine(url, keystore=True)
+    fresh = PiiVault(LocalRootKey(bytes(range(32))), SqlKeyStore(engine))
+    assert fresh.blind_index("acme", "email", "buyer@example.invalid") != before
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM index_keys")).scalar() == 1
+    engine.dispose()

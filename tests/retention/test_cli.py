@@ -107,7 +107,8 @@ def test_client_offboard_destroys_every_key(deployment: Deployment) -> None:
     )
     assert code == 0, output
     assert "2 bucket key(s) destroyed, 3 order(s) shredded" in output
-    assert "blind-index key is still in the key store" in output
+    assert "blind-index key destroyed" in output
+    assert deployment.runtime.keystore.index_key("acme") is None
     assert deployment.runtime.vault.key_status("acme").active_buckets == 0
     for order_id in ids:
         assert not readable(deployment, order_id)
@@ -115,4 +116,5 @@ def test_client_offboard_destroys_every_key(deployment: Deployment) -> None:
     (event,) = audit_events(deployment, "offboard")
     assert event.actor == "operator:dave"
     assert event.details["orders_shredded"] == 3
+    assert event.details["index_key_destroyed"] is True
     assert {e.details["reason"] for e in audit_events(deployment, "shred")} == {"offboarded"}
