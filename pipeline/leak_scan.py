@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from crypto import InvalidValueError
+from pipeline.jobs.queued import queued_messages
 from pipeline.runtime import Runtime
 from storage.models import AuditEvent, BlindIndexEntry, DataBase, Delivery, Order, QuarantineEntry
 
@@ -41,9 +42,10 @@ _TABLES: tuple[type[DataBase], ...] = (Order, Delivery, QuarantineEntry, AuditEv
 _BATCH_ROWS = 500
 _LOOKUP_CHUNK = 500
 
-NOT_SCANNED = (
-    "broker queues and dead-letter queues (messages carry ids only; the errors of dead "
-    "deliveries are scanned in deliveries.last_error)",
+NOT_SCANNED = ()
+_INLINE_NOT_SCANNED = (
+    "broker queues: the inline broker lives inside each command and holds nothing between "
+    "them (the errors of dead deliveries are scanned in deliveries.last_error)",
 )
 
 
@@ -63,6 +65,7 @@ class LeakScanReport:
     rows_scanned: int = 0
     log_files: list[str] = field(default_factory=list)
     log_lines_scanned: int = 0
+    broker_messages_scanned: int = 0
     not_scanned: tuple[str, ...] = NOT_SCANNED
 
     @property
@@ -85,12 +88,14 @@ class _Text:
 
 
 def scan(runtime: Runtime, *, client_id: str | None = None) -> LeakScanReport:
-    """Scan the clear columns (of `client_id` only, if given) and the log files."""
+    """Scan the clear columns (of `client_id` only, if given), the log files and the broker."""
     report = LeakScanReport()
     texts: list[_Text] = []
     for text in _database_texts(runtime, client_id, report):
         texts.append(text)
     for text in _log_texts(runtime, report):
+        texts.append(text)
+    for text in _broker_texts(runtime, report):
         texts.append(text)
     found: set[Finding] = set()
     for text in texts:
@@ -181,6 +186,17 @@ def _log_texts(runtime: Runtime, report: LeakScanReport) -> Iterator[_Text]:
             for number, line in enumerate(fh, start=1):
                 report.log_lines_scanned += 1
                 yield _Text("log", f"{path}:{number}", line)
+
+
+def _broker_texts(runtime: Runtime, report: LeakScanReport) -> Iterator[_Text]:
+    """Messages waiting, delayed or dead in RabbitMQ or Redis, read without consuming them."""
+    broker = runtime.config.settings.broker
+    if broker.url == "inline":
+        report.not_scanned = _INLINE_NOT_SCANNED
+        return
+    for message in queued_messages(broker.connect_url):
+        report.broker_messages_scanned += 1
+        yield _Text(f"broker:{message.queue}", message.message_id, message.body)
 
 
 # --- known values --------------------------------------------------------------------------
