@@ -9,6 +9,7 @@ after the page's rows committed.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -19,7 +20,12 @@ from typing import Any, Literal, Protocol
 import redis
 
 from connectors.amazon import AmazonAccountSettings, AmazonConnector
-from connectors.ebay import CallBudget, EbayAccountSettings, EbayConnector, InMemoryCallBudget
+from connectors.ebay import (
+    AccountNeedsAttention,
+    CallBudget,
+    EbayAccountSettings,
+    EbayConnector,
+)
 from connectors.errors import ConnectorError
 from connectors.order import Order
 from connectors.ratelimit import BlockingLimiter, BucketStore, Limiter, RedisBuckets
@@ -29,12 +35,15 @@ from pipeline.clients import AmazonAccount, ClientConfig, EbayAccount
 from pipeline.ingest import Ingestor
 from pipeline.jobs.actors import Jobs
 from pipeline.runtime import Runtime
-from storage import SqlBuckets, audit, get_cursor, save_cursor, write_session
+from storage import SqlBuckets, SqlCallBudget, audit, get_cursor, save_cursor, write_session
 from storage.quarantine import add_quarantined
 
 log = logging.getLogger(__name__)
 
 Stream = Literal["incremental", "backfill"]
+#: Cursor stream marking an account whose token the marketplace refused: pulls stop until the
+#: configured token changes.
+ATTENTION_STREAM = "attention"
 QUARANTINE_MARKETPLACE = "quarantine"
 QUARANTINE_SCHEMA_VERSION = 1
 
@@ -85,6 +94,11 @@ def _redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url)
 
 
+def _fingerprint(secret: str) -> str:
+    # Enough to notice that the operator replaced the token; says nothing about the token.
+    return hashlib.sha256(b"ordervault-token\x00" + secret.encode()).hexdigest()[:16]
+
+
 def _wall_clock() -> datetime:
     return datetime.now(UTC)
 
@@ -114,7 +128,8 @@ class Puller:
         else:
             store = SqlBuckets(runtime.sessions)
         limiter = BlockingLimiter(store, clock=_wall_clock, sleep=time.sleep)
-        return cls(runtime, jobs, limiter, InMemoryCallBudget())
+        # eBay's daily allowance is counted in the database, so every worker spends one budget.
+        return cls(runtime, jobs, limiter, SqlCallBudget(runtime.sessions))
 
     def pull(
         self,
@@ -132,6 +147,10 @@ class Puller:
         with self.runtime.sessions() as session:
             cursor = get_cursor(session, client.id, marketplace, account.account, stream)
         state = dict(cursor.state) if cursor is not None and cursor.state else None
+        held = self._attention(client, account)
+        if held is not None:
+            report.error = held
+            return report
         try:
             for page in self._pages(client, account, stream, state, since, until):
                 self._store_page(client, marketplace, account.account, stream, page, report)
@@ -144,7 +163,42 @@ class Puller:
                 "pull of %s/%s/%s stopped: %s", client.id, marketplace, account.account, exc
             )
             self._audit(client.id, "pull_failed", marketplace, account.account, {"error": str(exc)})
+            if isinstance(exc, AccountNeedsAttention) and isinstance(account, EbayAccount):
+                self._hold(client, account, str(exc))
         return report
+
+    # --- accounts that need an operator ------------------------------------------------------
+
+    def _attention(self, client: ClientConfig, account: AmazonAccount | EbayAccount) -> str | None:
+        """Why this account's pulls are held, or None. A new token in the config releases it."""
+        if not isinstance(account, EbayAccount):
+            return None
+        with self.runtime.sessions() as session:
+            mark = get_cursor(session, client.id, "ebay", account.account, ATTENTION_STREAM)
+        if mark is None or mark.state.get("token") != _fingerprint(account.token.reveal()):
+            return None
+        return (
+            f"held since {mark.state.get('since')}: {mark.state.get('reason')} "
+            f"(put a new token in the client file for {account.account!r} to resume)"
+        )
+
+    def _hold(self, client: ClientConfig, account: EbayAccount, reason: str) -> None:
+        now = self.runtime.clock()
+        with write_session(self.runtime.sessions) as session:
+            save_cursor(
+                session,
+                client.id,
+                "ebay",
+                account.account,
+                ATTENTION_STREAM,
+                position_at=None,
+                state={
+                    "reason": reason,
+                    "since": now.isoformat(),
+                    "token": _fingerprint(account.token.reveal()),
+                },
+                now=now,
+            )
 
     def _pages(
         self,

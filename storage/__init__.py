@@ -4,6 +4,7 @@
 # `outbox.claim`, `quarantine.add_quarantined`): their verbs are short and would collide here.
 from storage import audit, cursors, orders, outbox, quarantine
 from storage.audit import VerifyResult
+from storage.call_budget import SqlCallBudget
 from storage.cursors import Cursor, get_cursor, save_cursor
 from storage.db import checkpoint_wal, create_engine, is_sqlite, session_factory, write_session
 from storage.errors import MigrationError, NaiveDatetimeError, OrderShreddedError, StorageError
@@ -58,6 +59,7 @@ __all__ = [
     "RateBucket",
     "RootRotation",
     "SqlBuckets",
+    "SqlCallBudget",
     "StorageError",
     "SyncCursor",
     "UpsertResult",

@@ -127,3 +127,28 @@ def test_a_backfill_killed_midway_resumes_and_stores_every_order_once(
     assert len(rows) == AMAZON_ORDERS
     assert len({r.marketplace_order_id for r in rows}) == AMAZON_ORDERS
     assert {r.version for r in rows} == {1}
+
+
+def test_a_refused_ebay_token_holds_the_account_until_a_new_token_is_configured(
+    deployment: Deployment, puller: Puller, ebay: FakeEbayTrading
+) -> None:
+    from tests.configs import ENVIRON
+
+    client = deployment.config.client("acme")
+    ebay.expire_token(ENVIRON["ACME_EBAY_TOKEN"])
+    first = puller.pull(client, client.ebay[0])
+    assert first.error is not None
+    calls = ebay.count()
+    # Held: the next pull does not call eBay at all, and says why and what to do.
+    held = puller.pull(client, client.ebay[0])
+    assert held.error is not None
+    assert "put a new token in the client file" in held.error
+    assert ebay.count() == calls
+    assert ENVIRON["ACME_EBAY_TOKEN"] not in held.error
+    # A different token in the config releases the hold (eBay then answers for itself).
+    from pipeline.secrets import Secret
+
+    renewed = client.ebay[0].model_copy(update={"token": Secret("env:NEW", "v^1.1#renewed")})
+    again = puller.pull(client, renewed)
+    assert "put a new token" not in (again.error or "")
+    assert ebay.count() > calls
