@@ -168,10 +168,15 @@ class Jobs:
         if self._inline_worker is None:
             self._inline_worker = worker(self.broker, threads=threads)
             self._inline_worker.start()
-        for queue in QUEUES:
-            if queue in self.broker.get_declared_queues():
-                self.broker.join(queue, timeout=int(timeout_s * 1000), fail_fast=True)  # type: ignore[call-arg]
-        self._inline_worker.join()
+        # An actor may enqueue into a queue already joined (the sweep enqueues forwards, a pull
+        # enqueues forwards): pass over every queue until one whole pass finds nothing to do.
+        while True:
+            for queue in QUEUES:
+                if queue in self.broker.get_declared_queues():
+                    self.broker.join(queue, timeout=int(timeout_s * 1000), fail_fast=True)  # type: ignore[call-arg]
+            self._inline_worker.join()
+            if not any(q.unfinished_tasks for q in self.broker.queues.values()):
+                return
 
     def close(self) -> None:
         if self._inline_worker is not None:
