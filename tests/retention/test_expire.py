@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from crypto import DecryptError, PiiVault, RecordRef, load_local_root_keyring
+from pipeline.report import Scope, compute_report
 from pipeline.retention import expire as expire_module
 from pipeline.retention import run_expiry
 from storage import quarantine, write_session
@@ -48,6 +49,8 @@ def test_each_day_exactly_the_due_orders_are_unreadable(deployment: Deployment) 
             assert (row.pii_ciphertext is None) is due
             assert (row.wrapped_data_key is None) is due
             assert row.shred_reason == ("retention" if due else None)
+        evidence = compute_report(deployment.runtime, Scope.make(deployment.clock.now))
+        assert evidence.retention.overdue_readable == 0
         day += timedelta(days=1)
     assert deployment.runtime.vault.key_status("acme").active_buckets == 0
 
