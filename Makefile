@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PACKAGES := connectors crypto storage pipeline
 
-.PHONY: demo test lint venv lock clean bench-crypto bench-amazon
+.PHONY: demo test lint venv lock clean bench-crypto bench-amazon bench-pipeline
 
 venv: $(STAMP)
 
@@ -32,6 +32,9 @@ bench-crypto: $(STAMP)
 
 bench-amazon: $(STAMP)
 	$(BIN)/python bench/amazon_ratelimit.py
+
+bench-pipeline: $(STAMP)
+	$(BIN)/python bench/pipeline.py
 
 # Re-pin requirements.lock from what the current ranges resolve to today.
 lock:
