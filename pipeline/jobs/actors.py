@@ -11,7 +11,7 @@ import logging
 import os
 import socket
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,33 +63,31 @@ class Jobs:
     def __post_init__(self) -> None:
         self.destinations = DestinationPool(self.runtime)
         self.forwarder = Forwarder(self.runtime, self.destinations, self.worker_id)
-        self.forward = dramatiq.Actor(
-            self._forward,
-            broker=self.broker,
-            actor_name="forward",
-            queue_name=FORWARD_QUEUE,
-            priority=0,
-            options=dict(_FORWARD_OPTIONS),
-        )
-        self.sweep = dramatiq.Actor(
-            self._sweep,
-            broker=self.broker,
-            actor_name="sweep",
-            queue_name=MAINTENANCE_QUEUE,
-            priority=10,
-            options=dict(_MAINTENANCE_OPTIONS),
-        )
-        self.expire = dramatiq.Actor(
-            self._expire,
-            broker=self.broker,
-            actor_name="expire",
-            queue_name=MAINTENANCE_QUEUE,
-            priority=10,
-            options=dict(_MAINTENANCE_OPTIONS),
+        self.forward = self._actor(self._forward, "forward", FORWARD_QUEUE, 0, _FORWARD_OPTIONS)
+        self.sweep = self._actor(self._sweep, "sweep", MAINTENANCE_QUEUE, 10, _MAINTENANCE_OPTIONS)
+        self.expire = self._actor(
+            self._expire, "expire", MAINTENANCE_QUEUE, 10, _MAINTENANCE_OPTIONS
         )
         self.pull = register_pull_actor(self)
         self.erase_account = register_account_deletion_actor(self)
         self._inline_worker: dramatiq.Worker | None = None
+
+    def _actor(
+        self,
+        fn: Callable[..., None],
+        name: str,
+        queue: str,
+        priority: int,
+        options: dict[str, Any],
+    ) -> dramatiq.Actor[..., None]:
+        return dramatiq.Actor(
+            fn,
+            broker=self.broker,
+            actor_name=name,
+            queue_name=queue,
+            priority=priority,
+            options=dict(options),
+        )
 
     # --- actors --------------------------------------------------------------------------------
 
