@@ -172,9 +172,20 @@ class EbayNotificationSettings(StrictModel):
 
     endpoint_url: str
     verification_token: SecretRef
-    # eBay Notification API getPublicKey, called with an application OAuth token.
+    # eBay Notification API getPublicKey, called with an application OAuth token minted from
+    # the app id and cert id (client-credentials grant, renewed before it expires) ...
     public_key_url: str = "https://api.ebay.com/commerce/notification/v1/public_key"
-    app_token: SecretRef
+    oauth_url: str = "https://api.ebay.com/identity/v1/oauth2/token"
+    app_id: SecretRef | None = None
+    cert_id: SecretRef | None = None
+    # ... or a fixed token managed elsewhere (eBay's expire after about two hours).
+    app_token: SecretRef | None = None
+
+    @model_validator(mode="after")
+    def _token_source(self) -> EbayNotificationSettings:
+        if self.app_token is None and (self.app_id is None or self.cert_id is None):
+            raise ValueError("give app_id and cert_id (tokens are minted and renewed) or app_token")
+        return self
 
 
 class Settings(StrictModel):

@@ -15,9 +15,9 @@ import uvicorn
 
 from pipeline.cli.app import app, err_console, state
 from pipeline.http.app import create_app
+from pipeline.http.ebay_app_token import AppTokenSource
 from pipeline.http.ebay_deletion import EbayAccountDeletionEndpoint
 from pipeline.http.ebay_keys import (
-    DEFAULT_PUBLIC_KEY_URL,
     EbayKeySettings,
     HttpKeyFetcher,
     PublicKeyCache,
@@ -26,7 +26,6 @@ from pipeline.jobs.account_deletion import register_account_deletion_actor
 from pipeline.jobs.broker import is_inline, make_broker, worker
 from pipeline.logs import configure_logging
 from pipeline.runtime import Runtime
-from pipeline.secrets import Secret
 from pipeline.settings import EbayNotificationSettings
 
 log = logging.getLogger(__name__)
@@ -45,16 +44,18 @@ class ServeConfigError(Exception):
 
 
 def key_settings(section: EbayNotificationSettings) -> EbayKeySettings:
-    """The signing-key source from `[ebay_notifications]` (`app_token`, `public_key_url`)."""
-    # Read by name so this works whether or not the settings model declares the keys yet.
-    token = getattr(section, "app_token", None)
-    if not isinstance(token, Secret):
+    """The signing-key source from `[ebay_notifications]`: minted tokens, or a fixed one."""
+    source = None
+    if section.app_id is not None and section.cert_id is not None:
+        source = AppTokenSource(section.app_id, section.cert_id, oauth_url=section.oauth_url)
+    elif section.app_token is None:
         raise ServeConfigError(
-            "[ebay_notifications] app_token (env:NAME or file:/path) is required to fetch "
-            "eBay's signing keys"
+            "[ebay_notifications] needs app_id and cert_id (or app_token) to fetch eBay's "
+            "signing keys"
         )
-    url = getattr(section, "public_key_url", None) or DEFAULT_PUBLIC_KEY_URL
-    return EbayKeySettings(app_token=token, public_key_url=str(url))
+    return EbayKeySettings(
+        app_token=section.app_token, public_key_url=section.public_key_url, token_source=source
+    )
 
 
 @contextmanager

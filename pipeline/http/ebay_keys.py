@@ -20,6 +20,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from pipeline.http.ebay_app_token import AppTokenError, AppTokenSource
 from pipeline.secrets import Secret
 
 __all__ = [
@@ -49,10 +50,15 @@ class KeyUnavailableError(Exception):
 
 @dataclass(frozen=True)
 class EbayKeySettings:
-    """Where the signing keys come from: `[ebay_notifications] public_key_url, app_token`."""
+    """Where the signing keys come from: `public_key_url`, called with an application token.
 
-    app_token: Secret
+    The token is minted from the app id and cert id (`token_source`, renewed as it expires), or
+    a fixed `app_token` (tests, or a token managed elsewhere).
+    """
+
+    app_token: Secret | None = None
     public_key_url: str = DEFAULT_PUBLIC_KEY_URL
+    token_source: AppTokenSource | None = None
     ttl_s: float = 3600.0
     timeout_s: float = 10.0
 
@@ -83,12 +89,19 @@ class HttpKeyFetcher:
     def __init__(self, settings: EbayKeySettings) -> None:
         self._settings = settings
 
+    async def _bearer(self) -> str:
+        if self._settings.token_source is not None:
+            try:
+                return await self._settings.token_source.token()
+            except AppTokenError as exc:
+                raise KeyUnavailableError(str(exc)) from None
+        if self._settings.app_token is None:
+            raise KeyUnavailableError("no eBay application token is configured")
+        return self._settings.app_token.reveal()
+
     async def __call__(self, kid: str) -> str:
         url = f"{self._settings.public_key_url.rstrip('/')}/{quote(kid, safe='')}"
-        headers = {
-            "Authorization": f"Bearer {self._settings.app_token.reveal()}",
-            "Accept": "application/json",
-        }
+        headers = {"Authorization": f"Bearer {await self._bearer()}", "Accept": "application/json"}
         try:
             # A client per call: keys are cached for an hour, so calls are rare, and nothing
             # outlives the event loop that made it.
@@ -96,6 +109,8 @@ class HttpKeyFetcher:
                 response = await client.get(url, headers=headers)
         except httpx.HTTPError as exc:
             raise KeyUnavailableError(f"getPublicKey failed: {type(exc).__name__}") from None
+        if response.status_code == 401 and self._settings.token_source is not None:
+            self._settings.token_source.forget()  # refused: the next call mints a new one
         if response.status_code in (400, 404):
             raise UnknownKeyError(f"getPublicKey answered {response.status_code}")
         if response.status_code != 200:
