@@ -1,8 +1,9 @@
 """Benchmark: the order pipeline's throughput, ingest and forwarding, on this machine.
 
-* ingest      `Ingestor.store` per order (normalise, minimise, seal the PII, blind index, upsert
-              the order and its outbox row), one process, one order at a time, into SQLite and
-              into PostgreSQL (data database and key store on the same dialect).
+* ingest      `Ingestor.store_many` per page of 100 orders, as a pull stores them (normalise,
+              minimise, seal the PII, blind index, upsert the orders and their outbox rows in
+              one transaction), and `Ingestor.store` one order at a time; one process, into
+              SQLite and into PostgreSQL (data database and key store on the same dialect).
 * forwarding  orders already stored; the clock runs from `Jobs.enqueue_deliveries` until every
               outbox row is marked delivered. `ordervault worker` subprocesses (one or two, four
               threads each) take the messages from RabbitMQ or Redis and POST to a local HTTPS
@@ -70,8 +71,12 @@ REDIS_URL = os.environ.get("ORDERVAULT_BENCH_REDIS_URL", "redis://127.0.0.1:6379
 RABBITMQ_VHOST = "ordervault-bench"
 
 RUNS = 3
-INGEST_ORDERS = 600
-PROFILE_ORDERS = 300
+INGEST_ORDERS = 3000
+# A pull stores each page of the marketplace's answer in one call; 100 is Amazon's page size.
+PAGE_ORDERS = 100
+# One order per call too (`Ingestor.store`), as a replay of a single order would.
+SINGLE_INGEST_ORDERS = 300
+PROFILE_ORDERS = 1000
 FORWARD_ORDERS = {"single": 300, "batch": 800}
 # The default of the batching file destinations; gives 8 messages a run, so both workers'
 # threads have work (the webhook allows up to 500).
@@ -202,16 +207,27 @@ def ingest_runs(settings_file: Path) -> dict[str, Any]:
     config, runtime = open_deployment(settings_file)
     try:
         ingest, client = Ingestor(runtime), config.client("acme")
-        for order in synthetic_orders(f"warm-{uuid.uuid4().hex[:6]}", 50):
-            ingest.store(client, order)  # bucket key created, connections pooled
-        rates = []
+        # Bucket key created, connections pooled, statements compiled and cached.
+        ingest.store_many(client, synthetic_orders(f"warm-{uuid.uuid4().hex[:6]}", PAGE_ORDERS))
+        rates, single_rates = [], []
         for run in range(RUNS):
             orders = synthetic_orders(f"ing{run}-{uuid.uuid4().hex[:6]}", INGEST_ORDERS)
             start = time.perf_counter()
+            for first in range(0, len(orders), PAGE_ORDERS):
+                ingest.store_many(client, orders[first : first + PAGE_ORDERS])
+            rates.append(INGEST_ORDERS / (time.perf_counter() - start))
+            orders = synthetic_orders(f"one{run}-{uuid.uuid4().hex[:6]}", SINGLE_INGEST_ORDERS)
+            start = time.perf_counter()
             for order in orders:
                 ingest.store(client, order)
-            rates.append(INGEST_ORDERS / (time.perf_counter() - start))
-        return {"orders_per_run": INGEST_ORDERS, "runs_orders_per_s": rates}
+            single_rates.append(SINGLE_INGEST_ORDERS / (time.perf_counter() - start))
+        return {
+            "orders_per_run": INGEST_ORDERS,
+            "page_orders": PAGE_ORDERS,
+            "runs_orders_per_s": rates,
+            "single_orders_per_run": SINGLE_INGEST_ORDERS,
+            "single_runs_orders_per_s": single_rates,
+        }
     finally:
         runtime.close()
 
@@ -224,8 +240,8 @@ def profile_ingest(settings_file: Path) -> dict[str, Any]:
         orders = synthetic_orders(f"prof-{uuid.uuid4().hex[:6]}", PROFILE_ORDERS)
         profiler = cProfile.Profile()
         profiler.enable()
-        for order in orders:
-            ingest.store(client, order)
+        for first in range(0, len(orders), PAGE_ORDERS):
+            ingest.store_many(client, orders[first : first + PAGE_ORDERS])
         profiler.disable()
     finally:
         runtime.close()
@@ -358,8 +374,10 @@ def forward_run(
 ) -> dict[str, float]:
     ingest, client = Ingestor(runtime), config.client("acme")
     ids: list[int] = []
-    for order in synthetic_orders(f"fwd-{uuid.uuid4().hex[:8]}", orders):
-        ids += ingest.store(client, order).delivery_ids
+    pending = synthetic_orders(f"fwd-{uuid.uuid4().hex[:8]}", orders)
+    for first in range(0, len(pending), PAGE_ORDERS):
+        for result in ingest.store_many(client, pending[first : first + PAGE_ORDERS]):
+            ids += result.delivery_ids
     assert len(ids) == orders, len(ids)
     accepted_before = receiver.stats.accepted
     low, high = min(ids), max(ids)
@@ -477,9 +495,11 @@ def main() -> int:
             ingest[dialect]["orders_per_s"] = round(
                 statistics.median(ingest[dialect]["runs_orders_per_s"])
             )
-            ingest[dialect]["runs_orders_per_s"] = [
-                round(r) for r in ingest[dialect]["runs_orders_per_s"]
-            ]
+            ingest[dialect]["single_orders_per_s"] = round(
+                statistics.median(ingest[dialect]["single_runs_orders_per_s"])
+            )
+            for runs in ("runs_orders_per_s", "single_runs_orders_per_s"):
+                ingest[dialect][runs] = [round(r) for r in ingest[dialect][runs]]
         profile = timed(
             "profile",
             lambda: profile_ingest(root / "ingest-postgresql.toml"),
@@ -554,7 +574,9 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"median of {result['runs']} runs, orders/s")
     for dialect, figures in result["ingest"].items():
         runs = ", ".join(f"{v:,}" for v in figures["runs_orders_per_s"])
-        print(f"ingest {dialect:<24}{figures['orders_per_s']:>8,}   {runs}")
+        print(f"ingest {dialect + ', pages':<24}{figures['orders_per_s']:>8,}   {runs}")
+        runs = ", ".join(f"{v:,}" for v in figures["single_runs_orders_per_s"])
+        print(f"ingest {dialect + ', one by one':<24}{figures['single_orders_per_s']:>8,}   {runs}")
     for key, figures in result["forwarding"]["results"].items():
         runs = ", ".join(f"{v:,}" for v in figures["runs_orders_per_s"])
         print(f"forward {key:<23}{figures['orders_per_s']:>8,}   {runs}")

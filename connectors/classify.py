@@ -14,6 +14,7 @@ serialisation that is sealed.
 
 from __future__ import annotations
 
+import functools
 import json
 import types
 import typing
@@ -103,10 +104,23 @@ def pii_paths(model: type[Classified], prefix: str = "") -> Iterator[str]:
             yield from pii_paths(nested, path + ".")
 
 
+@functools.cache
+def _split_plan(model: type[Classified]) -> tuple[tuple[str, _Marker, Any], ...]:
+    """(name, marker, nested model or None) per field: resolved once per model, not per call."""
+    return tuple(
+        (
+            name,
+            marker,
+            _nested_model(model.model_fields[name].annotation) if marker is NESTED else None,
+        )
+        for name, marker in model.__classification__.items()
+    )
+
+
 def _split_dump(model: type[Classified], data: Json) -> tuple[Json, Json]:
     clear: Json = {}
     pii: Json = {}
-    for name, marker in model.__classification__.items():
+    for name, marker, nested in _split_plan(model):
         value = data.get(name)
         if marker is CLEAR:
             clear[name] = value
@@ -114,8 +128,6 @@ def _split_dump(model: type[Classified], data: Json) -> tuple[Json, Json]:
             if value is not None:
                 pii[name] = value
         else:
-            nested = _nested_model(model.model_fields[name].annotation)
-            assert nested is not None
             if value is None:
                 clear[name] = None
             elif isinstance(value, list):

@@ -1,13 +1,16 @@
 """Normalised order -> minimised, sealed, stored with its blind index and outbox rows.
 
-Steps 2-4 of DESIGN.md's flow. An unchanged order costs one keyed digest and one indexed read:
-nothing is sealed or written. The caller enqueues forwarding after this returns (after commit).
+Steps 2-4 of DESIGN.md's flow. An unchanged order costs one keyed digest and its share of one
+indexed read: nothing is sealed or written. A page of orders is stored in one transaction. The
+caller enqueues forwarding after this returns (after commit).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from connectors.classify import canonical_json, drop_pii, split
 from connectors.order import PII_SCHEMA_VERSION, Order
@@ -17,11 +20,10 @@ from pipeline.expiry import expiry_day
 from pipeline.runtime import Runtime
 from storage import (
     OrderRecord,
-    OrderShreddedError,
     UpsertResult,
     mark_shredded,
-    order_state,
-    upsert_order,
+    order_states,
+    upsert_orders,
     write_session,
 )
 
@@ -64,24 +66,71 @@ def blind_index_entries(vault: PiiVault, order: Order) -> Iterator[tuple[str, st
 
 
 @dataclass(frozen=True)
+class _Prepared:
+    order: Order
+    clear: dict[str, Any]
+    pii_bytes: bytes
+    digest: str
+
+
+@dataclass(frozen=True)
 class Ingestor:
     runtime: Runtime
 
     def store(self, client: ClientConfig, order: Order) -> UpsertResult:
         """Store one order for `client`; idempotent on its marketplace identity."""
-        if order.client_id != client.id:
+        return self.store_many(client, [order])[0]
+
+    def store_many(self, client: ClientConfig, orders: Sequence[Order]) -> list[UpsertResult]:
+        """Store a page of orders for `client` in one transaction; results in `orders`' order.
+
+        Idempotent like `store`: an unchanged order is neither sealed nor written. One read
+        finds the unchanged ones, one write transaction stores the rest with their outbox
+        rows, so a page costs a few round trips rather than several per order.
+        """
+        if any(order.client_id != client.id for order in orders):
             raise ValueError("order belongs to another client")
         vault = self.runtime.vault
+        prepared = [self._prepare(vault, client, order) for order in orders]
+        with self.runtime.sessions() as session:
+            states = order_states(session, client.id, (p.order.key[1:] for p in prepared))
+        results: list[UpsertResult | None] = [None] * len(prepared)
+        writes: list[tuple[int, OrderRecord, list[str], bool]] = []
+        now = self.runtime.clock()
+        destinations = [d.name for d in client.destinations]
+        for position, item in enumerate(prepared):
+            state = states.get(item.order.key[1:])
+            if state is not None and state.content_digest == item.digest:
+                results[position] = UpsertResult(state.order_id, state.version, "unchanged", ())
+                continue
+            record, expired = self._record(vault, client, item, now)
+            writes.append((position, record, [] if expired else destinations, expired))
+        if writes:
+            with write_session(self.runtime.sessions) as session:
+                stored = upsert_orders(session, [(r, d) for _, r, d, _ in writes], now)
+                for (position, _, _, expired), result in zip(writes, stored, strict=True):
+                    if expired and result.outcome != "unchanged":
+                        mark_shredded(
+                            session, result.order_id, reason="expired_on_arrival", now=now
+                        )
+                    results[position] = result
+        return [result for result in results if result is not None]
+
+    @staticmethod
+    def _prepare(vault: PiiVault, client: ClientConfig, order: Order) -> _Prepared:
         order = drop_pii(order, frozenset(client.pii.drop))
         clear, pii = split(order)
         pii_bytes = canonical_json(pii)
         # Keyed, so the digest of a low-entropy order cannot be brute-forced back to its PII.
         digest = vault.content_digest(client.id, canonical_json(clear) + b"\x00" + pii_bytes)
-        with self.runtime.sessions() as session:
-            state = order_state(session, *order.key)
-        if state is not None and state.content_digest == digest:
-            return UpsertResult(state.order_id, state.version, "unchanged", ())
-        now = self.runtime.clock()
+        return _Prepared(order, clear, pii_bytes, digest)
+
+    @staticmethod
+    def _record(
+        vault: PiiVault, client: ClientConfig, item: _Prepared, now: datetime
+    ) -> tuple[OrderRecord, bool]:
+        """The row to store, sealed; and whether the order's retention has already ended."""
+        order = item.order
         day = expiry_day(
             order,
             retention_days=client.retention.days_after_delivery,
@@ -91,16 +140,16 @@ class Ingestor:
         # An order whose retention already ended (an old backfill) keeps only its clear part:
         # its PII is never sealed, stored or forwarded, and the row says why it holds none.
         expired = day <= now.date()
-        sealed = None if expired else vault.seal(record_ref(order), pii_bytes, day)
+        sealed = None if expired else vault.seal(record_ref(order), item.pii_bytes, day)
         record = OrderRecord(
             client_id=client.id,
             marketplace=order.marketplace.value,
             account=order.account,
             marketplace_order_id=order.marketplace_order_id,
-            content_digest=digest,
+            content_digest=item.digest,
             status=order.status.value,
             purchased_at=order.purchased_at,
-            clear=clear,
+            clear=item.clear,
             schema_version=PII_SCHEMA_VERSION,
             pii_ciphertext=sealed.ciphertext if sealed else None,
             wrapped_data_key=sealed.wrapped_key if sealed else None,
@@ -114,15 +163,4 @@ class Ingestor:
             delivery_source=order.delivery_source,
             blind_index=() if expired else tuple(blind_index_entries(vault, order)),
         )
-        destinations = [] if expired else [d.name for d in client.destinations]
-        try:
-            with write_session(self.runtime.sessions) as session:
-                result = upsert_order(session, record, destinations, now)
-                if expired:
-                    mark_shredded(session, result.order_id, reason="expired_on_arrival", now=now)
-                return result
-        except OrderShreddedError:
-            # Its PII was shredded (expired or erased): a later marketplace update must not
-            # bring it back. The clear part stays as it was.
-            assert state is not None
-            return UpsertResult(state.order_id, state.version, "unchanged", ())
+        return record, expired

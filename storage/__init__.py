@@ -29,9 +29,11 @@ from storage.orders import (
     iter_orders_by_bucket,
     mark_shredded,
     order_state,
+    order_states,
     rewrap_order,
     shred_bucket,
     upsert_order,
+    upsert_orders,
 )
 from storage.outbox import ClaimedDelivery, delivery_idempotency_key
 from storage.quarantine import QuarantinedPayload
@@ -80,6 +82,7 @@ __all__ = [
     "iter_orders_by_bucket",
     "mark_shredded",
     "order_state",
+    "order_states",
     "orders",
     "outbox",
     "quarantine",
@@ -91,5 +94,6 @@ __all__ = [
     "upgrade",
     "upgrade_all",
     "upsert_order",
+    "upsert_orders",
     "write_session",
 ]

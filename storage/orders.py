@@ -3,6 +3,8 @@
 The caller seals the PII and computes `content_digest` (a keyed hash); storage only compares
 digests. One `upsert_order` call is one step of the caller's transaction: the order row, its
 blind-index rows and one outbox row per destination commit together or not at all.
+`upsert_orders` does the same for a page of orders with a handful of multi-row statements: the
+path a pull and a backfill take, where round trips, not SQL, are what costs.
 
 Concurrent upserts of the same order are safe. On PostgreSQL the first version is created with
 INSERT ... ON CONFLICT DO NOTHING and later versions under a row lock, so the loser of a race
@@ -12,14 +14,15 @@ which the transaction must take up front: call it inside `storage.db.write_sessi
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from storage.bulk import insert_many
 from storage.db import require_write_lock
 from storage.errors import OrderShreddedError
 from storage.models import BlindIndexEntry, Delivery, Order
@@ -27,7 +30,15 @@ from storage.outbox import delivery_idempotency_key
 from storage.sqltypes import ensure_utc
 from storage.statements import insert_on_conflict, rowcount
 
+# Core tables for the multi-row INSERTs: the ORM's unit of work costs more than the SQL here.
+_ORDERS = cast(sa.Table, Order.__table__)
+_DELIVERIES = cast(sa.Table, Delivery.__table__)
+_BLIND_INDEX = cast(sa.Table, BlindIndexEntry.__table__)
+
 UpsertOutcome = Literal["created", "updated", "unchanged"]
+
+# Bound parameters per statement stay well below SQLite's 32,766 and PostgreSQL's 65,535.
+_STATE_CHUNK_KEYS = 500
 
 # Outbox rows not yet on their way are replaced by the new version's rows; rows being sent
 # right now finish (the destination deduplicates on the idempotency key).
@@ -101,6 +112,34 @@ def order_state(
     return None if row is None else OrderState(row.id, row.version, row.content_digest)
 
 
+def order_states(
+    session: Session, client_id: str, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], OrderState]:
+    """`order_state` for many (marketplace, marketplace_order_id) keys of one client at once."""
+    by_marketplace: dict[str, list[str]] = {}
+    for marketplace, marketplace_order_id in dict.fromkeys(keys):
+        by_marketplace.setdefault(marketplace, []).append(marketplace_order_id)
+    states: dict[tuple[str, str], OrderState] = {}
+    # Equality on the index's leading columns and IN on the last: a plain index lookup per key,
+    # where a row-value IN over two columns may be planned as a scan.
+    for marketplace, order_ids in by_marketplace.items():
+        for start in range(0, len(order_ids), _STATE_CHUNK_KEYS):
+            rows = session.execute(
+                sa.select(
+                    Order.marketplace_order_id, Order.id, Order.version, Order.content_digest
+                ).where(
+                    Order.client_id == client_id,
+                    Order.marketplace == marketplace,
+                    Order.marketplace_order_id.in_(order_ids[start : start + _STATE_CHUNK_KEYS]),
+                )
+            )
+            for row in rows:
+                states[(marketplace, row.marketplace_order_id)] = OrderState(
+                    row.id, row.version, row.content_digest
+                )
+    return states
+
+
 def upsert_order(
     session: Session, record: OrderRecord, destinations: Sequence[str], now: datetime
 ) -> UpsertResult:
@@ -162,6 +201,152 @@ def upsert_order(
     session.execute(sa.delete(BlindIndexEntry).where(BlindIndexEntry.order_id == current.id))
     delivery_ids = _write_version_rows(session, current.id, version, record, destinations, now)
     return UpsertResult(current.id, version, "updated", delivery_ids)
+
+
+def upsert_orders(
+    session: Session, items: Sequence[tuple[OrderRecord, Sequence[str]]], now: datetime
+) -> list[UpsertResult]:
+    """`upsert_order` for many orders (each with its destinations), in the caller's transaction.
+
+    Results come in the order of `items`. New orders, the common case of a pull, are written
+    with one multi-row INSERT per table; orders that changed, that appear twice in `items`, or
+    that a concurrent transaction created first take `upsert_order`'s path one by one. A
+    changed payload of a shredded order is not stored: its result is "unchanged" (the PII
+    must not come back), where `upsert_order` raises `OrderShreddedError`.
+    """
+    now = ensure_utc(now)
+    require_write_lock(session, "upsert_orders")
+    results: list[UpsertResult | None] = [None] * len(items)
+    by_client: dict[str, list[int]] = {}
+    for position, (record, _) in enumerate(items):
+        by_client.setdefault(record.client_id, []).append(position)
+    for client_id, positions in by_client.items():
+        states = order_states(session, client_id, (_order_key(items[p][0]) for p in positions))
+        fresh: list[int] = []
+        one_by_one: list[int] = []
+        seen: set[tuple[str, str]] = set()
+        for position in positions:
+            record = items[position][0]
+            key = _order_key(record)
+            state = states.get(key)
+            if key in seen or (state is not None and state.content_digest != record.content_digest):
+                one_by_one.append(position)
+            elif state is None:
+                fresh.append(position)
+            else:
+                results[position] = UpsertResult(state.order_id, state.version, "unchanged", ())
+            seen.add(key)
+        # Sorted by key, so two transactions inserting overlapping pages take the unique
+        # index's locks in the same order and cannot deadlock each other.
+        fresh.sort(key=lambda p: _order_key(items[p][0]))
+        inserted = _insert_first_versions(session, [items[p][0] for p in fresh], now)
+        created = [
+            (p, inserted[_order_key(items[p][0])])
+            for p in fresh
+            if _order_key(items[p][0]) in inserted
+        ]
+        # Lost a race with a concurrent transaction: continue as an update, like upsert_order.
+        one_by_one += [p for p in fresh if _order_key(items[p][0]) not in inserted]
+        delivery_ids = _write_first_version_rows(
+            session, [(order_id, items[p][0], items[p][1]) for p, order_id in created], now
+        )
+        for (position, order_id), ids in zip(created, delivery_ids, strict=True):
+            results[position] = UpsertResult(order_id, 1, "created", ids)
+        for position in sorted(one_by_one):
+            record, destinations = items[position]
+            try:
+                results[position] = upsert_order(session, record, destinations, now)
+            except OrderShreddedError as exc:
+                version = session.scalar(sa.select(Order.version).where(Order.id == exc.order_id))
+                results[position] = UpsertResult(exc.order_id, version or 0, "unchanged", ())
+    assert all(result is not None for result in results)
+    return [result for result in results if result is not None]
+
+
+def _order_key(record: OrderRecord) -> tuple[str, str]:
+    return (record.marketplace, record.marketplace_order_id)
+
+
+def _insert_first_versions(
+    session: Session, records: Sequence[OrderRecord], now: datetime
+) -> dict[tuple[str, str], int]:
+    """Insert version 1 of each order; the ids of those inserted, by key (a conflict skips)."""
+    rows = insert_many(
+        session,
+        _ORDERS,
+        [
+            {
+                "client_id": record.client_id,
+                "marketplace": record.marketplace,
+                "account": record.account,
+                "marketplace_order_id": record.marketplace_order_id,
+                "version": 1,
+                "first_stored_at": now,
+                "last_stored_at": now,
+                "shredded_at": None,
+                "shred_reason": None,
+                **_payload(record),
+            }
+            for record in records
+        ],
+        skip_conflicts_on=("client_id", "marketplace", "marketplace_order_id"),
+        returning=("id", "marketplace", "marketplace_order_id"),
+    )
+    return {(row.marketplace, row.marketplace_order_id): row.id for row in rows}
+
+
+def _write_first_version_rows(
+    session: Session,
+    orders: Sequence[tuple[int, OrderRecord, Sequence[str]]],
+    now: datetime,
+) -> list[tuple[int, ...]]:
+    """Blind-index and outbox rows of many new orders, one multi-row INSERT per table."""
+    insert_many(
+        session,
+        _BLIND_INDEX,
+        [
+            {"client_id": record.client_id, "order_id": order_id, "kind": kind, "digest": digest}
+            for order_id, record, _ in orders
+            for kind, digest in dict.fromkeys(record.blind_index)
+        ],
+    )
+    returned = insert_many(
+        session,
+        _DELIVERIES,
+        [
+            _delivery_values(order_id, 1, record, destination, now)
+            for order_id, record, destinations in orders
+            for destination in dict.fromkeys(destinations)
+        ],
+        returning=("id", "order_id", "destination"),
+    )
+    ids = {(row.order_id, row.destination): row.id for row in returned}
+    return [
+        tuple(ids[(order_id, destination)] for destination in dict.fromkeys(destinations))
+        for order_id, _, destinations in orders
+    ]
+
+
+def _delivery_values(
+    order_id: int, version: int, record: OrderRecord, destination: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "order_version": version,
+        "client_id": record.client_id,
+        "destination": destination,
+        "idempotency_key": delivery_idempotency_key(
+            record.client_id, record.marketplace, record.marketplace_order_id, version, destination
+        ),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "lease_until": None,
+        "leased_by": None,
+        "last_error": None,
+        "created_at": now,
+        "delivered_at": None,
+    }
 
 
 def _payload(record: OrderRecord) -> dict[str, Any]:

@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 from storage.db import is_sqlite
 
 
-def insert_on_conflict(session: Session, model: type[Any]) -> postgresql.Insert | sqlite.Insert:
+def insert_on_conflict(
+    session: Session, model: type[Any] | sa.Table
+) -> postgresql.Insert | sqlite.Insert:
     """An INSERT for `model` that accepts ON CONFLICT clauses on both dialects."""
     if is_sqlite(session):
         return sqlite.insert(model)
