@@ -1,6 +1,6 @@
 """Step 1 of the flow for one seller account: pages from a connector, stored, cursor saved.
 
-Each page's orders are stored (each in its own transaction, idempotently), its broken payloads
+Each page's orders are stored (in one transaction, idempotently), its broken payloads
 quarantined sealed, and only then is the cursor saved: a pull killed mid-page resumes from the
 last saved page, and the orders it stores again are no-ops. Forwarding is enqueued per page,
 after the page's rows committed.
@@ -13,7 +13,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -29,7 +29,7 @@ from connectors.ebay import (
 from connectors.errors import ConnectorError
 from connectors.order import Order
 from connectors.ratelimit import BlockingLimiter, BucketStore, Limiter, RedisBuckets
-from crypto import RecordRef
+from crypto import RecordRef, RootKeyError
 from pipeline import metrics
 from pipeline.clients import AmazonAccount, ClientConfig, EbayAccount
 from pipeline.ingest import Ingestor
@@ -86,6 +86,11 @@ class PullReport:
     quarantined: int = 0
     messages: int = 0
     error: str | None = None
+    # The latest page, for progress displays: its resume state, and its orders' purchase and
+    # last-update times in the order the marketplace sent them.
+    page_state: dict[str, Any] = field(default_factory=dict)
+    page_purchased_at: tuple[datetime, ...] = ()
+    page_updated_at: tuple[datetime, ...] = ()
 
 
 @functools.lru_cache(maxsize=4)
@@ -165,6 +170,16 @@ class Puller:
             self._audit(client.id, "pull_failed", marketplace, account.account, {"error": str(exc)})
             if isinstance(exc, AccountNeedsAttention) and isinstance(account, EbayAccount):
                 self._hold(client, account, str(exc))
+        except RootKeyError as exc:
+            # KMS out of reach (or refusing): nothing can be sealed, so nothing more is stored;
+            # the cursor stays at the last whole page and the next pull resumes from there.
+            report.error = f"root key unavailable, pull stopped: {exc}"
+            log.warning(
+                "pull of %s/%s/%s stopped: %s", client.id, marketplace, account.account, exc
+            )
+            self._audit(
+                client.id, "pull_failed", marketplace, account.account, {"error": report.error}
+            )
         return report
 
     # --- accounts that need an operator ------------------------------------------------------
@@ -252,8 +267,7 @@ class Puller:
     ) -> None:
         ingest = Ingestor(self.runtime)
         delivery_ids: list[int] = []
-        for order in page.orders:
-            result = ingest.store(client, order)
+        for result in ingest.store_many(client, page.orders):
             setattr(report, result.outcome, getattr(report, result.outcome) + 1)
             metrics.record_order_stored(client.id, result.outcome)
             delivery_ids += result.delivery_ids
@@ -277,6 +291,9 @@ class Puller:
         report.orders += len(page.orders)
         report.quarantined += len(page.quarantined)
         report.messages += self.jobs.enqueue_deliveries(delivery_ids)
+        report.page_state = page.state
+        report.page_purchased_at = tuple(o.purchased_at for o in page.orders)
+        report.page_updated_at = tuple(o.updated_at for o in page.orders)
 
     def _quarantine(
         self, client: ClientConfig, marketplace: str, account: str, item: _QuarantineItem

@@ -8,21 +8,17 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.ratelimit import AMAZON_USAGE_PLANS
 from pipeline.cli.app import app, console, err_console, state
 from pipeline.cli.options import parse_now
+from pipeline.cli.progress_display import pull_display
 from pipeline.clients import AmazonAccount, ClientConfig, EbayAccount
 from pipeline.config import Config
 from pipeline.jobs.actors import Jobs
 from pipeline.jobs.broker import make_broker
 from pipeline.pull import Puller, PullReport, Stream
 from pipeline.runtime import Runtime
-
-#: Orders per page the connectors ask for (the APIs' maximum).
-ORDERS_PER_PAGE = 100
 
 
 @contextmanager
@@ -50,27 +46,16 @@ def _run(
     until: datetime | None = None,
 ) -> list[tuple[str, str, PullReport]]:
     results = []
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TextColumn("{task.fields[pages]} pages, {task.fields[orders]} orders"),
-        TextColumn("{task.fields[pace]}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
+    with pull_display(console) as display:
         for client, account in work:
             marketplace = "amazon" if isinstance(account, AmazonAccount) else "ebay"
-            label = f"{client.id} {marketplace}:{account.account}"
-            task = bar.add_task(label, pages=0, orders=0, pace=plan_pace(account))
-
-            def on_page(report: PullReport, task_id: object = task) -> None:
-                bar.update(task_id, pages=report.pages, orders=report.orders)  # type: ignore[arg-type]
-
+            name = f"{marketplace}:{account.account}"
+            shown = display.account(f"{client.id} {name}", account)
             report = puller.pull(
-                client, account, stream=stream, since=since, until=until, on_page=on_page
+                client, account, stream=stream, since=since, until=until, on_page=shown.page
             )
-            bar.update(task, pages=report.pages, orders=report.orders)
-            results.append((client.id, f"{marketplace}:{account.account}", report))
+            shown.finish(report)
+            results.append((client.id, name, report))
     return results
 
 
@@ -162,23 +147,3 @@ def _day(text: str, hint: str) -> datetime:
         return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:
         raise typer.BadParameter("expected YYYY-MM-DD", param_hint=hint) from None
-
-
-def plan_pace(account: AmazonAccount | EbayAccount) -> str:
-    """What the usage plan allows once its burst is spent: the floor under any ETA.
-
-    Neither Orders API says how many orders a query matches, so the plan's pace per page is the
-    honest estimate: v2026 pages are bound by searchOrders, v0 pages by one getOrderItems call
-    per order.
-    """
-    if isinstance(account, EbayAccount):
-        return "eBay: daily call budget"
-    if account.orders_api == "v0":
-        items = AMAZON_USAGE_PLANS["ordersV0.getOrderItems"]
-        seconds = ORDERS_PER_PAGE / items.rate_per_s
-        burst = items.burst
-        return f"plan: ~{seconds:.0f} s/page of {ORDERS_PER_PAGE} once {burst} item calls are spent"
-    search = AMAZON_USAGE_PLANS["orders.searchOrders"]
-    return (
-        f"plan: ~{1 / search.rate_per_s:.0f} s/page once the burst of {search.burst} pages is spent"
-    )
