@@ -24,11 +24,11 @@ class DecryptRateAlarm:
         self._alarmed_at: dict[str, datetime] = {}
         self._lock = threading.Lock()
 
-    def record(self, actor: str, now: datetime) -> int | None:
-        """Count one decrypt; return the count in the window when the alarm fires, else None."""
+    def record(self, actor: str, now: datetime, count: int = 1) -> int | None:
+        """Count `count` decrypts; the count in the window when the alarm fires, else None."""
         with self._lock:
             seen = self._seen[actor]
-            seen.append(now)
+            seen.extend([now] * count)
             while seen and seen[0] <= now - WINDOW:
                 seen.popleft()
             if len(seen) <= self.limit_per_minute:

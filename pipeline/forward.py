@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from pipeline import metrics
-from pipeline.access import PiiUnavailableError, Purpose, open_order
+from pipeline.access import Purpose, open_orders
 from pipeline.batching import batched
 from pipeline.clients import WebhookDestination
 from pipeline.destinations.backoff import backoff_delay_s
@@ -25,12 +26,17 @@ from pipeline.destinations.base import Destination, OutgoingOrder, TransportErro
 from pipeline.destinations.factory import build_destination
 from pipeline.forwarding_format import order_document
 from pipeline.runtime import Runtime
-from storage import audit, get_order, outbox, write_session
+from storage import audit, outbox, write_session
 from storage.outbox import ClaimedDelivery
 
 log = logging.getLogger(__name__)
 
 DestinationFactory = Callable[[str, str], Destination]
+
+# Rows one forward message may claim for its destination: enough that under load a message
+# sends for a second or so with a handful of transactions, few enough to finish well within
+# a lease on a slow destination.
+TOP_UP_ROWS = 50
 
 
 @dataclass
@@ -40,10 +46,13 @@ class ForwardReport:
     dead: int = 0
     superseded: int = 0
     skipped: int = 0
+    # Claimed rows handed back unsent for want of lease time: to enqueue again at once.
+    requeue_ids: list[int] = field(default_factory=list)
 
     def add(self, other: ForwardReport) -> None:
         for name in ("delivered", "failed", "dead", "superseded", "skipped"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.requeue_ids += other.requeue_ids
 
 
 @dataclass
@@ -75,83 +84,144 @@ class DestinationPool:
         self._open.clear()
 
 
+def _newest_versions(rows: Sequence[ClaimedDelivery]) -> dict[int, int]:
+    newest: dict[int, int] = {}
+    for row in rows:
+        newest[row.order_id] = max(row.order_version, newest.get(row.order_id, 0))
+    return newest
+
+
+@dataclass(frozen=True)
+class _Failure:
+    row: ClaimedDelivery
+    error: str
+    permanent: bool
+    retry_after_s: float | None = None
+    # False when the row never reached the destination (no PII, destination unusable).
+    sent: bool = True
+
+
+@dataclass
+class _Outcomes:
+    """What became of each claimed row of one destination, written in one transaction."""
+
+    delivered: list[ClaimedDelivery] = field(default_factory=list)
+    superseded: list[ClaimedDelivery] = field(default_factory=list)
+    failed: list[_Failure] = field(default_factory=list)
+    unsent: list[ClaimedDelivery] = field(default_factory=list)
+
+
 @dataclass
 class Forwarder:
     runtime: Runtime
     destinations: DestinationPool
     worker_id: str
     random_fraction: Callable[[], float] = random.random
+    # Rows one message may take for its destination (see `outbox.claim`'s `top_up_to`).
+    top_up_rows: int = TOP_UP_ROWS
 
     def forward(self, delivery_ids: Sequence[int]) -> ForwardReport:
-        """Send these outbox rows (one destination's batch); rows not claimable are skipped."""
+        """Send these outbox rows (one destination's batch); rows not claimable are skipped.
+
+        Rows of the same destination that are due as well are claimed with them, up to
+        `top_up_rows` (or the message's own size, if larger): under load, one message then
+        opens, sends and records many orders with a few transactions, and the messages of
+        the rows it took find nothing left to claim.
+        """
         report = ForwardReport()
         now = self.runtime.clock()
+        lease_s = self.runtime.config.settings.outbox.lease_s
         claimed = outbox.claim(
             self.runtime.sessions,
             now=now,
-            lease_s=self.runtime.config.settings.outbox.lease_s,
+            lease_s=lease_s,
             worker_id=self.worker_id,
             limit=max(1, len(delivery_ids)),
             delivery_ids=list(delivery_ids),
+            top_up_to=max(len(delivery_ids), self.top_up_rows),
         )
-        report.skipped = len(delivery_ids) - len(claimed)
+        # Half the lease: past it, the rest goes back rather than risk a second worker
+        # taking rows over while this one is still sending them.
+        send_until_s = time.monotonic() + lease_s / 2
+        mine = set(delivery_ids)
+        report.skipped = len(mine) - sum(1 for row in claimed if row.id in mine)
         groups: dict[tuple[str, str], list[ClaimedDelivery]] = defaultdict(list)
         for row in claimed:
             groups[(row.client_id, row.destination)].append(row)
         for (client_id, name), rows in groups.items():
-            report.add(self._send_group(client_id, name, rows))
+            report.add(self._send_group(client_id, name, rows, send_until_s))
         return report
 
-    def _send_group(self, client_id: str, name: str, rows: list[ClaimedDelivery]) -> ForwardReport:
-        report = ForwardReport()
+    def _send_group(
+        self, client_id: str, name: str, rows: list[ClaimedDelivery], send_until_s: float
+    ) -> ForwardReport:
+        outcomes = _Outcomes()
         try:
             destination = self.destinations.get(client_id, name)
         except (LookupError, ValueError) as exc:
             # The destination was removed from config, or its config is unusable: nothing a
             # retry can fix until an operator acts, and replay brings the rows back.
-            self._finish(rows, error=f"destination unusable: {exc}", permanent=True, report=report)
-            return report
+            reason = f"destination unusable: {exc}"
+            outcomes.failed += [_Failure(r, reason, True, sent=False) for r in rows]
+            return self._record(client_id, name, outcomes)
+        outgoing = self._prepare(rows, outcomes)
+        batches = list(batched(outgoing, destination.batch_size))
+        for position, batch in enumerate(batches):
+            if time.monotonic() > send_until_s:
+                outcomes.unsent += [row for later in batches[position:] for row, _ in later]
+                break
+            error = self._send_batch(destination, client_id, name, batch)
+            if error is None:
+                outcomes.delivered += [row for row, _ in batch]
+                continue
+            outcomes.failed += [
+                _Failure(row, error.message, error.permanent, error.retry_after_s)
+                for row, _ in batch
+            ]
+            if not error.permanent:
+                # The destination is failing: the rest waits with this batch instead of
+                # spending attempts on a receiver that is down.
+                outcomes.unsent += [row for later in batches[position + 1 :] for row, _ in later]
+                break
+        return self._record(client_id, name, outcomes)
+
+    def _prepare(
+        self, rows: list[ClaimedDelivery], outcomes: _Outcomes
+    ) -> list[tuple[ClaimedDelivery, OutgoingOrder]]:
+        """Open the rows' orders (one audited batch) and build their documents."""
+        opened = open_orders(
+            self.runtime,
+            list(dict.fromkeys(row.order_id for row in rows)),
+            purpose=Purpose.FORWARD,
+            actor=f"worker:{self.worker_id}",
+            # The newest version any claimed row carries: an order stored since in a newer
+            # version than all of them is not opened at all.
+            versions=_newest_versions(rows),
+        )
         outgoing: list[tuple[ClaimedDelivery, OutgoingOrder]] = []
         for row in rows:
-            item = self._prepare(row, report)
-            if item is not None:
-                outgoing.append((row, item))
-        for batch in batched(outgoing, destination.batch_size):
-            self._send_batch(destination, client_id, name, list(batch), report)
-        return report
-
-    def _prepare(self, row: ClaimedDelivery, report: ForwardReport) -> OutgoingOrder | None:
-        with self.runtime.sessions() as session:
-            order_row = get_order(session, row.order_id)
-        if order_row is None or order_row.version != row.order_version:
-            with write_session(self.runtime.sessions) as session:
-                outbox.mark_superseded(session, row.id, worker_id=self.worker_id)
-            report.superseded += 1
-            return None
-        try:
-            order = open_order(
-                self.runtime,
-                row.order_id,
-                purpose=Purpose.FORWARD,
-                actor=f"worker:{self.worker_id}",
-            )
-        except PiiUnavailableError:
-            self._finish([row], error="PII shredded before delivery", permanent=True, report=report)
-            return None
-        document = order_document(
-            order, order_version=row.order_version, idempotency_key=row.idempotency_key
-        )
-        return OutgoingOrder(document, row.idempotency_key, (row.id,))
+            found = opened[row.order_id]
+            if found.outcome in ("missing", "superseded") or found.version != row.order_version:
+                outcomes.superseded.append(row)
+            elif found.order is None:
+                reason = "PII shredded before delivery"
+                outcomes.failed.append(_Failure(row, reason, True, sent=False))
+            else:
+                document = order_document(
+                    found.order,
+                    order_version=row.order_version,
+                    idempotency_key=row.idempotency_key,
+                )
+                outgoing.append((row, OutgoingOrder(document, row.idempotency_key, (row.id,))))
+        return outgoing
 
     def _send_batch(
         self,
         destination: Destination,
         client_id: str,
         name: str,
-        batch: list[tuple[ClaimedDelivery, OutgoingOrder]],
-        report: ForwardReport,
-    ) -> None:
-        rows = [row for row, _ in batch]
+        batch: Sequence[tuple[ClaimedDelivery, OutgoingOrder]],
+    ) -> TransportError | None:
         try:
             destination.send([item for _, item in batch])
         except TransportError as exc:
@@ -159,74 +229,73 @@ class Forwarder:
                 "forward to %s/%s failed for deliveries %s: %s",
                 client_id,
                 name,
-                [r.id for r in rows],
+                [row.id for row, _ in batch],
                 exc.message,
             )
-            self._finish(
-                rows,
-                error=exc.message,
-                permanent=exc.permanent,
-                retry_after_s=exc.retry_after_s,
-                report=report,
-            )
-            self._audit(
-                client_id, name, rows, outcome="permanent_error" if exc.permanent else "retry"
-            )
-            return
-        now = self.runtime.clock()
-        with write_session(self.runtime.sessions) as session:
-            for row in rows:
-                outbox.mark_delivered(session, row.id, now=now)
-        report.delivered += len(rows)
-        metrics.record_delivery(client_id, name, "delivered", len(rows))
-        self._audit(client_id, name, rows, outcome="delivered")
+            return exc
+        return None
 
-    def _finish(
-        self,
-        rows: Sequence[ClaimedDelivery],
-        *,
-        error: str,
-        permanent: bool,
-        report: ForwardReport,
-        retry_after_s: float | None = None,
-    ) -> None:
+    def _record(self, client_id: str, name: str, outcomes: _Outcomes) -> ForwardReport:
+        """Mark every row's outcome and audit the sends, in one write transaction."""
+        report = ForwardReport()
         now = self.runtime.clock()
         max_attempts = self.runtime.config.settings.outbox.max_attempts
+        sent: dict[str, list[ClaimedDelivery]] = defaultdict(list)
         with write_session(self.runtime.sessions) as session:
-            for row in rows:
-                dead = permanent or row.attempts >= max_attempts
-                retry_at = None
+            outbox.mark_delivered_many(session, [row.id for row in outcomes.delivered], now=now)
+            report.delivered = len(outcomes.delivered)
+            sent["delivered"] = outcomes.delivered
+            for row in outcomes.superseded:
+                outbox.mark_superseded(session, row.id, worker_id=self.worker_id)
+            report.superseded = len(outcomes.superseded)
+            retry_at = now
+            for failure in outcomes.failed:
+                dead = failure.permanent or failure.row.attempts >= max_attempts
                 if not dead:
-                    delay_s = backoff_delay_s(
-                        row.attempts,
-                        random_fraction=self.random_fraction,
-                        retry_after_s=retry_after_s,
-                    )
-                    retry_at = now + timedelta(seconds=delay_s)
+                    retry_at = now + self._backoff(failure.row.attempts, failure.retry_after_s)
                 outbox.mark_failed(
-                    session, row.id, worker_id=self.worker_id, error=error, retry_at=retry_at
+                    session,
+                    failure.row.id,
+                    worker_id=self.worker_id,
+                    error=failure.error,
+                    retry_at=None if dead else retry_at,
                 )
-                if dead:
-                    report.dead += 1
-                else:
-                    report.failed += 1
-                metrics.record_delivery(
-                    row.client_id, row.destination, "dead" if dead else "failed"
-                )
-
-    def _audit(
-        self, client_id: str, name: str, rows: Sequence[ClaimedDelivery], *, outcome: str
-    ) -> None:
-        with write_session(self.runtime.sessions) as session:
-            audit.append(
+                outcome = "dead" if dead else "failed"
+                setattr(report, outcome, getattr(report, outcome) + 1)
+                metrics.record_delivery(client_id, name, outcome)
+                if failure.sent:
+                    sent["permanent_error" if failure.permanent else "retry"].append(failure.row)
+            # Unsent after a failure: due with the failed rows. Unsent for want of lease time:
+            # due now, and the actor sends them again at once.
+            outbox.release(
                 session,
-                actor=f"worker:{self.worker_id}",
-                action="forward",
-                client_id=client_id,
-                subject={
-                    "delivery_ids": [r.id for r in rows],
-                    "order_ids": [r.order_id for r in rows],
-                },
-                details={"destination": name, "outcome": outcome},
-                now=self.runtime.clock(),
+                [row.id for row in outcomes.unsent],
+                worker_id=self.worker_id,
+                retry_at=retry_at,
             )
+            if not outcomes.failed:
+                report.requeue_ids = [row.id for row in outcomes.unsent]
+            for outcome, rows in sent.items():
+                if not rows:
+                    continue
+                audit.append(
+                    session,
+                    actor=f"worker:{self.worker_id}",
+                    action="forward",
+                    client_id=client_id,
+                    subject={
+                        "delivery_ids": [r.id for r in rows],
+                        "order_ids": [r.order_id for r in rows],
+                    },
+                    details={"destination": name, "outcome": outcome},
+                    now=now,
+                )
+        if report.delivered:
+            metrics.record_delivery(client_id, name, "delivered", report.delivered)
+        return report
+
+    def _backoff(self, attempts: int, retry_after_s: float | None) -> timedelta:
+        delay_s = backoff_delay_s(
+            attempts, random_fraction=self.random_fraction, retry_after_s=retry_after_s
+        )
+        return timedelta(seconds=delay_s)

@@ -69,19 +69,52 @@ def claim(
     worker_id: str,
     limit: int,
     delivery_ids: Collection[int] | None = None,
+    top_up_to: int = 0,
 ) -> list[ClaimedDelivery]:
     """Lease up to `limit` due rows (oldest due first) to `worker_id` for `lease_s` seconds.
 
     Due: pending or failed with next_attempt_at <= now, or sending with an expired lease.
     `delivery_ids` restricts the claim to those rows (a worker handling one message).
+    `top_up_to`: if that claimed anything, also lease other due rows of the same client and
+    destination, up to `top_up_to` rows in all, so one message drains what is waiting for a
+    destination while its connection is open; the messages of the rows taken find them gone.
     Given a sessionmaker, the claim commits in its own write transaction; given a session,
     it joins the caller's transaction (on SQLite, start it with `storage.db.write_session`).
     """
     if isinstance(sessions, Session):
         require_write_lock(sessions, "outbox.claim")
-        return _claim(sessions, now, lease_s, worker_id, limit, delivery_ids)
+        return _claim_topped_up(sessions, now, lease_s, worker_id, limit, delivery_ids, top_up_to)
     with write_session(sessions) as session:
-        return _claim(session, now, lease_s, worker_id, limit, delivery_ids)
+        return _claim_topped_up(session, now, lease_s, worker_id, limit, delivery_ids, top_up_to)
+
+
+def _claim_topped_up(
+    session: Session,
+    now: datetime,
+    lease_s: float,
+    worker_id: str,
+    limit: int,
+    delivery_ids: Collection[int] | None,
+    top_up_to: int,
+) -> list[ClaimedDelivery]:
+    claimed = _claim(session, now, lease_s, worker_id, limit, delivery_ids)
+    if not claimed or len(claimed) >= top_up_to:
+        return claimed
+    first = claimed[0]
+    if any((c.client_id, c.destination) != (first.client_id, first.destination) for c in claimed):
+        return claimed  # a message mixing destinations: not one connection to keep busy
+    more = _claim(
+        session,
+        now,
+        lease_s,
+        worker_id,
+        top_up_to - len(claimed),
+        None,
+        where=sa.and_(
+            Delivery.client_id == first.client_id, Delivery.destination == first.destination
+        ),
+    )
+    return claimed + more
 
 
 def _claim(
@@ -91,6 +124,7 @@ def _claim(
     worker_id: str,
     limit: int,
     delivery_ids: Collection[int] | None,
+    where: sa.ColumnElement[bool] | None = None,
 ) -> list[ClaimedDelivery]:
     now = ensure_utc(now)
     if lease_s <= 0 or limit <= 0:
@@ -107,6 +141,8 @@ def _claim(
     )
     if delivery_ids is not None:
         candidates = candidates.where(Delivery.id.in_(list(delivery_ids)))
+    if where is not None:
+        candidates = candidates.where(where)
     ids = list(session.scalars(candidates))
     if not ids:
         return []
@@ -163,6 +199,52 @@ def mark_delivered(session: Session, delivery_id: int, *, now: datetime) -> bool
         .execution_options(synchronize_session="fetch")
     )
     return rowcount(result) == 1
+
+
+def mark_delivered_many(session: Session, delivery_ids: Collection[int], *, now: datetime) -> int:
+    """`mark_delivered` for many rows in one statement; returns how many were being sent."""
+    if not delivery_ids:
+        return 0
+    result = session.execute(
+        sa.update(Delivery)
+        .where(Delivery.id.in_(list(delivery_ids)), Delivery.status == "sending")
+        .values(status="delivered", delivered_at=ensure_utc(now), lease_until=None, leased_by=None)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result)
+
+
+def release(
+    session: Session,
+    delivery_ids: Collection[int],
+    *,
+    worker_id: str,
+    retry_at: datetime,
+) -> int:
+    """Hand claimed rows back unsent, due at `retry_at`; the claim's attempt is not counted.
+
+    For rows a worker leased but did not try (the destination failed on an earlier row of the
+    same claim, or the lease is running out). Only the lease holder may.
+    """
+    if not delivery_ids:
+        return 0
+    result = session.execute(
+        sa.update(Delivery)
+        .where(
+            Delivery.id.in_(list(delivery_ids)),
+            Delivery.status == "sending",
+            Delivery.leased_by == worker_id,
+        )
+        .values(
+            status="pending",
+            next_attempt_at=ensure_utc(retry_at),
+            attempts=Delivery.attempts - 1,
+            lease_until=None,
+            leased_by=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result)
 
 
 def mark_failed(

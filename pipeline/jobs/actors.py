@@ -102,6 +102,8 @@ class Jobs:
             report.superseded,
             report.skipped,
         )
+        if report.requeue_ids:
+            self.enqueue_deliveries(report.requeue_ids)
 
     def _sweep(self) -> None:
         with self.runtime.sessions() as session:

@@ -40,7 +40,9 @@ def decrypts_section(session: Session, scope: Scope) -> DecryptsSection:
     )
     by_key: Counter[tuple[str, str, str]] = Counter()
     for actor, details in rows:
-        by_key[(str(details.get("purpose")), actor, str(details.get("outcome")))] += 1
+        # A worker's batch open is one event counting its orders; an operator's, one order.
+        opened = int(details.get("orders", 1))
+        by_key[(str(details.get("purpose")), actor, str(details.get("outcome")))] += opened
     by_purpose: Counter[str] = Counter()
     for (purpose, _actor, _outcome), count in by_key.items():
         by_purpose[purpose] += count

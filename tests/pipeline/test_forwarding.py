@@ -83,10 +83,16 @@ def test_every_stored_order_reaches_the_receiver_once(
         f"{CANARY} {n}" for n in range(12)
     }
     with deployment.runtime.sessions() as session:
-        actions = [e.action for e in session.execute(sa.select(AuditEvent)).scalars()]
+        events = list(session.execute(sa.select(AuditEvent)).scalars())
         assert audit.verify(session).ok
-    assert actions.count("decrypt") == 12
-    assert actions.count("forward") == 12
+    # Every order's decrypt and send is audited, in as few events as the claims allowed.
+    decrypted = [i for e in events if e.action == "decrypt" for i in e.subject["order_ids"]]
+    assert sorted(decrypted) == sorted(set(decrypted))
+    assert len(decrypted) == 12
+    assert sum(e.details["orders"] for e in events if e.action == "decrypt") == 12
+    assert {e.details["outcome"] for e in events if e.action == "decrypt"} == {"ok"}
+    forwarded = [i for e in events if e.action == "forward" for i in e.subject["delivery_ids"]]
+    assert sorted(forwarded) == sorted(delivery_ids)
     # Enqueueing the same rows again is harmless: nothing is claimable, nothing is re-sent.
     jobs.enqueue_deliveries(delivery_ids)
     jobs.drain()
@@ -116,10 +122,18 @@ def test_receiver_down_then_up_delivers_everything(
     receiver.respond_with(503, retry_after="30", echo=True)
     jobs.enqueue_deliveries(store_orders(deployment, 6))
     jobs.drain()
-    assert counts(deployment) == {"failed": 6}
+    # A claim stops at its first failed send and hands the rest back unsent (pending, due
+    # with the failed row), rather than spend attempts on a receiver that is down.
+    after = counts(deployment)
+    assert after["failed"] >= 1
+    assert after["failed"] + after.get("pending", 0) == 6
+    assert receiver.stats.requests == after["failed"]
     with deployment.runtime.sessions() as session:
-        errors = {d.last_error for d in session.execute(sa.select(Delivery)).scalars()}
+        rows = list(session.execute(sa.select(Delivery)).scalars())
+    errors = {d.last_error for d in rows if d.status == "failed"}
     assert all(error and "503" in error for error in errors)
+    assert all(d.attempts == (1 if d.status == "failed" else 0) for d in rows)
+    assert len({d.next_attempt_at for d in rows}) <= after["failed"]
     # Nothing of the order (echoed back by the failing receiver) reached errors or logs.
     assert CANARY not in " ".join(e or "" for e in errors)
     assert CANARY.lower() not in caplog.text.lower()
@@ -201,3 +215,30 @@ def test_replay_command_delivers_dead_rows_once_the_receiver_accepts(
     result = CliRunner().invoke(app, [*args, "--now", clock.now.isoformat()])
     assert "0 deliveries requeued" in result.output
     assert receiver.stats.accepted == 4
+
+
+def test_a_claim_running_out_of_lease_time_hands_the_rest_back_to_be_sent_again(
+    deployment: Deployment,
+    jobs: Jobs,
+    receiver: WebhookReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = store_orders(deployment, 5)
+    # The claim is made at 0 s and the first send starts at 0 s; every later look at the
+    # clock is past half the lease.
+    readings = iter([0.0, 0.0])
+    monkeypatch.setattr("pipeline.forward.time.monotonic", lambda: next(readings, 1e9))
+
+    report = jobs.forwarder.forward([ids[0]])
+
+    assert report.delivered == 1
+    assert sorted(report.requeue_ids) == ids[1:]
+    assert receiver.stats.accepted == 1
+    with deployment.runtime.sessions() as session:
+        rows = {d.id: d for d in session.execute(sa.select(Delivery)).scalars()}
+    assert [(rows[i].status, rows[i].attempts) for i in ids[1:]] == [("pending", 0)] * 4
+    monkeypatch.undo()
+    jobs.enqueue_deliveries(report.requeue_ids)
+    jobs.drain()
+    assert counts(deployment) == {"delivered": 5}
+    assert receiver.stats.duplicates == 0
