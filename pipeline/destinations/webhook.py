@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -47,6 +48,7 @@ from pipeline.destinations.tls import client_context
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({408, 429})
+_SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 # Enough for any acknowledgement; a bigger answer is cut off instead of held in memory.
 _MAX_RESPONSE_BYTES = 64 * 1024
 
@@ -110,7 +112,9 @@ class Webhook(Destination):
             context = client_context(True)
             self.transport = "http (loopback only, unencrypted)"
         self._client = httpx.Client(
-            verify=context,
+            # No Nagle: a request goes out as headers then body, and on a kept-alive
+            # connection the body would otherwise wait for the server's delayed ACK.
+            transport=httpx.HTTPTransport(verify=context, socket_options=_SOCKET_OPTIONS),
             timeout=httpx.Timeout(config.timeout_s),
             follow_redirects=False,
             # Proxies from the environment would connect on our behalf, past the guard.
