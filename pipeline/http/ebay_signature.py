@@ -89,7 +89,7 @@ async def verify(header_value: str | None, body: bytes, keys: PublicKeyCache) ->
         raise SignatureError(Rejection.UNKNOWN_KEY) from None
     for signed in _signed_forms(body):
         try:
-            key.verify(header.signature, signed, ec.ECDSA(hashes.SHA1()))  # noqa: S303 - eBay's scheme
+            key.verify(header.signature, signed, ec.ECDSA(hashes.SHA1()))  # noqa: S303 - eBay's scheme  # nosec B303
         except InvalidSignature:
             continue
         return header.kid
