@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from xml.etree.ElementTree import Element, ParseError, fromstring
+from xml.etree.ElementTree import Element, ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
 
 from connectors.ebay.errors import ApiError, classify_api_errors, http_error
 
@@ -68,8 +71,11 @@ def _document(status: int, body: bytes) -> Element:
     if _DTD.search(body):
         raise http_error(CALL, status, "a non-XML body")
     try:
-        # stdlib expat (2.4.1+) refuses entity-expansion bombs and never fetches anything.
-        root = fromstring(body)  # noqa: S314 (no DTD reaches the parser, checked above)
+        # The byte check above misses a DTD in a UTF-16 body; defusedxml refuses any DTD,
+        # entity or external reference whatever the encoding.
+        root: Element = fromstring(body, forbid_dtd=True)
+    except DefusedXmlException:
+        raise http_error(CALL, status, "a non-XML body") from None
     except ParseError:
         raise http_error(CALL, status, "a non-XML or truncated body") from None
     for element in root.iter():

@@ -31,6 +31,13 @@ METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
     )
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Deprecated IPv4-compatible (::a.b.c.d) and SIIT IPv4-translated (::ffff:0:a.b.c.d) forms:
+# `ipaddress` calls many of them global, but they carry an IPv4 address to judge instead.
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+# The only IPv6 space the internet routes; everything else (site-local fec0::/10, local-use
+# NAT64 64:ff9b:1::/48, reserved blocks) is somebody's own network.
+_GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,9 @@ def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
         return address.ipv4_mapped
     if address.sixtofour is not None:
         return address.sixtofour
-    if address in _NAT64:
+    if address in _NAT64 or address in _IPV4_TRANSLATED:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in _IPV4_COMPATIBLE and int(address) > 1:  # not :: nor ::1
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 
@@ -69,7 +78,9 @@ def _reason(address: IPAddress, policy: AddressPolicy) -> str | None:
         return None if policy.allow_loopback else "loopback (needs insecure_loopback)"
     if address.is_link_local:
         return None if policy.allow_private_network else "link-local (needs allow_private_network)"
-    if not address.is_global:
+    if not address.is_global or (
+        isinstance(address, ipaddress.IPv6Address) and address not in _GLOBAL_UNICAST_V6
+    ):
         return None if policy.allow_private_network else "private (needs allow_private_network)"
     return None
 
