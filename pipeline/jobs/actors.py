@@ -19,7 +19,7 @@ import dramatiq
 import sqlalchemy as sa
 
 from pipeline.batching import batched
-from pipeline.forward import DestinationPool, Forwarder
+from pipeline.forward import TOP_UP_ROWS, DestinationPool, Forwarder
 from pipeline.jobs.account_deletion import register_account_deletion_actor
 from pipeline.jobs.broker import is_inline, worker
 from pipeline.jobs.pull_actor import PULL_QUEUE, register_pull_actor
@@ -133,8 +133,10 @@ class Jobs:
     def enqueue_deliveries(self, delivery_ids: Sequence[int]) -> int:
         """Send `forward` messages for these rows (after their transaction committed).
 
-        Rows are grouped per destination and cut into that destination's batch size, so a
-        batching webhook gets one POST per batch. Returns the number of messages sent.
+        Rows are grouped per destination and cut into messages of that destination's batch
+        size, or of `TOP_UP_ROWS` when that is larger: a single-order webhook still gets one
+        POST per order, but a message carries enough of them to keep its connection busy, not
+        one broker round trip and one claim per order. Returns the number of messages sent.
         """
         if not delivery_ids:
             return 0
@@ -149,7 +151,8 @@ class Jobs:
                 groups[(row.client_id, row.destination)].append(row.id)
         sent = 0
         for (client_id, name), ids in groups.items():
-            for chunk in batched(ids, self._batch_size(client_id, name)):
+            per_message = max(self._batch_size(client_id, name), TOP_UP_ROWS)
+            for chunk in batched(ids, per_message):
                 self.forward.send(list(chunk))
                 sent += 1
         return sent
