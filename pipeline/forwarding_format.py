@@ -61,7 +61,18 @@ def order_schema() -> dict[str, Any]:
     return schema
 
 
+# Most leaves of an order are these; testing for them first halves the walk's cost.
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+
+
 def _jsonable(value: Any) -> Any:
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    if kind is dict:
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_jsonable(item) for item in value]
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, Decimal):
