@@ -36,7 +36,7 @@ from pipeline.ingest import Ingestor
 from pipeline.jobs.actors import Jobs
 from pipeline.runtime import Runtime
 from storage import SqlBuckets, SqlCallBudget, audit, get_cursor, save_cursor, write_session
-from storage.quarantine import add_quarantined
+from storage.quarantine import add_quarantined, find_quarantined
 
 log = logging.getLogger(__name__)
 
@@ -307,10 +307,19 @@ class Puller:
             quarantine_record_id(marketplace, account, now),
             QUARANTINE_SCHEMA_VERSION,
         )
+        # The cursor's overlap (and a retried page) brings the same broken payload back:
+        # it is kept once, found again by a keyed digest of its bytes.
+        digest = self.runtime.vault.content_digest(
+            client.id, f"quarantine\0{marketplace}\0{account}\0".encode() + item.payload
+        )
+        with self.runtime.sessions() as session:
+            if find_quarantined(session, client_id=client.id, payload_digest=digest):
+                return
         sealed = self.runtime.vault.seal(record, item.payload, day)
         with write_session(self.runtime.sessions) as session:
             entry_id = add_quarantined(
                 session,
+                payload_digest=digest,
                 client_id=client.id,
                 marketplace=marketplace,
                 account=account,

@@ -150,7 +150,10 @@ class QuarantineEntry(DataBase):
     """A payload that failed validation, kept sealed under its bucket key until resolved."""
 
     __tablename__ = "quarantine"
-    __table_args__ = (sa.Index("ix_quarantine_client_id_bucket_day", "client_id", "bucket_day"),)
+    __table_args__ = (
+        sa.Index("ix_quarantine_client_id_bucket_day", "client_id", "bucket_day"),
+        sa.Index("ix_quarantine_client_id_payload_digest", "client_id", "payload_digest"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     client_id: Mapped[str] = mapped_column(sa.String(64))
@@ -164,6 +167,9 @@ class QuarantineEntry(DataBase):
     wrapped_data_key: Mapped[bytes] = mapped_column(sa.LargeBinary)
     bucket_day: Mapped[date]
     resolved_at: Mapped[datetime | None]
+    # Keyed digest of the payload (the client's content-digest key): finds a repeat without
+    # opening anything, and reveals nothing to whoever lacks the key.
+    payload_digest: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class RateBucket(DataBase):

@@ -46,9 +46,11 @@ def add_quarantined(
     wrapped_data_key: bytes,
     bucket_day: date,
     now: datetime,
+    payload_digest: str | None = None,
 ) -> int:
     """Store a sealed payload that failed validation; returns its id."""
     entry = QuarantineEntry(
+        payload_digest=payload_digest,
         client_id=client_id,
         marketplace=marketplace,
         account=account,
@@ -63,6 +65,20 @@ def add_quarantined(
     session.add(entry)
     session.flush()
     return entry.id
+
+
+def find_quarantined(session: Session, *, client_id: str, payload_digest: str) -> int | None:
+    """The id of an unresolved entry of this client holding the same payload, if any."""
+    return session.scalar(
+        sa.select(QuarantineEntry.id)
+        .where(
+            QuarantineEntry.client_id == client_id,
+            QuarantineEntry.payload_digest == payload_digest,
+            QuarantineEntry.resolved_at.is_(None),
+        )
+        .order_by(QuarantineEntry.id)
+        .limit(1)
+    )
 
 
 def list_quarantined(

@@ -152,3 +152,26 @@ def test_a_refused_ebay_token_holds_the_account_until_a_new_token_is_configured(
     again = puller.pull(client, renewed)
     assert "put a new token" not in (again.error or "")
     assert ebay.count() > calls
+
+
+def test_a_broken_payload_seen_again_is_quarantined_once(
+    deployment: Deployment, puller: Puller
+) -> None:
+    from types import SimpleNamespace
+
+    client = deployment.config.client("acme")
+    broken = SimpleNamespace(
+        payload=b'{"OrderID": "x", "Buyer": "Quarantine Twice"}',
+        reason="missing field",
+        field="OrderID",
+        marketplace_order_id="12-34567-89012",
+    )
+    other = SimpleNamespace(**{**vars(broken), "payload": b'{"OrderID": "y"}'})
+    for item in (broken, broken, other):
+        puller._quarantine(client, "ebay", "acme-ebay", item)
+    with deployment.runtime.sessions() as session:
+        rows = session.execute(sa.select(QuarantineEntry)).scalars().all()
+        actions = [e.action for e in session.execute(sa.select(AuditEvent)).scalars()]
+    assert len(rows) == 2
+    assert all(r.payload_digest and len(r.payload_digest) == 64 for r in rows)
+    assert actions.count("quarantine") == 2
