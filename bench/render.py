@@ -297,7 +297,7 @@ BROKERS = {"rabbitmq": "RabbitMQ", "redis": "Redis"}
 DATABASES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 PIPELINE_TARGETS = {
     "ingest_postgresql_orders_per_s": "ingest, PostgreSQL",
-    "forward_single_orders_per_s": "forwarding, one order per message (best configuration)",
+    "forward_single_orders_per_s": "forwarding, one order per POST (best configuration)",
     "forward_batch_orders_per_s": "forwarding, batched (best configuration)",
 }
 PROFILE_ROWS = 12
@@ -327,17 +327,39 @@ def pipeline(result: Result) -> list[str]:
         )
     lines += table(["path", "measured", "target", "verdict", "gap"], target_rows, "lrrll")
 
-    lines += ["", "Ingest (`Ingestor.store`, one order at a time, one process):", ""]
-    ingest_rows = [
-        [
-            DATABASES.get(name, name),
-            number(figures["orders_per_s"]),
-            ", ".join(number(v) for v in figures["runs_orders_per_s"]),
-            number(figures["orders_per_run"]),
-        ]
-        for name, figures in result.get("ingest").items()
+    lines += [
+        "",
+        "Ingest, one process: `Ingestor.store_many` per page (as a pull stores a page), and "
+        "`Ingestor.store` one order at a time:",
+        "",
     ]
-    lines += table(["database", "orders/s", "runs", "orders per run"], ingest_rows, "lrrr")
+    ingest_rows = []
+    for name, figures in result.get("ingest").items():
+        single = figures.get("single_orders_per_s")
+        ingest_rows.append(
+            [
+                DATABASES.get(name, name),
+                number(figures["orders_per_s"]),
+                ", ".join(number(v) for v in figures["runs_orders_per_s"]),
+                number(figures["orders_per_run"]),
+                number(figures["page_orders"]) if "page_orders" in figures else NO_FIGURE,
+                NO_FIGURE if single is None else number(single),
+                ", ".join(number(v) for v in figures.get("single_runs_orders_per_s", [])),
+            ]
+        )
+    lines += table(
+        [
+            "database",
+            "orders/s (pages)",
+            "runs",
+            "orders per run",
+            "page",
+            "orders/s (one by one)",
+            "runs",
+        ],
+        ingest_rows,
+        "lrrrrrr",
+    )
 
     lines += ["", "Forwarding (PostgreSQL, from `Jobs.enqueue_deliveries` to delivered):", ""]
     results: dict[str, dict[str, Any]] = forwarding["results"]
