@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from storage.db import require_write_lock, write_session
 from storage.models import DELIVERY_STATUSES, Delivery
@@ -143,6 +143,20 @@ def _claim(
         candidates = candidates.where(Delivery.id.in_(list(delivery_ids)))
     if where is not None:
         candidates = candidates.where(where)
+    # Not while an older version of the same order is on its way to the same destination under
+    # a live lease: the newer one waits, so it cannot overtake (order kept per order id). An
+    # expired lease no longer holds it back (that worker is presumed dead; receivers can also
+    # drop a late older version by `order_version`).
+    older = aliased(Delivery)
+    candidates = candidates.where(
+        ~sa.exists().where(
+            older.order_id == Delivery.order_id,
+            older.destination == Delivery.destination,
+            older.order_version < Delivery.order_version,
+            older.status == "sending",
+            older.lease_until > now,
+        )
+    )
     ids = list(session.scalars(candidates))
     if not ids:
         return []
