@@ -6,6 +6,7 @@ Buyers are made up (DPP 2.5): emails under the reserved `.invalid` domain, phone
 fictional ranges. The mix covers what the mapping must handle: FBA orders without an address,
 phones gone after delivery, business buyers with tax registrations, gift messages, custom URLs,
 Brazilian extended address fields, partial shipments, cancellations, pending orders.
+Planted buyers (`connectors.fakes.planted`) get one merchant-fulfilled order each, after those.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+from connectors.fakes.planted import PlantedBuyer
 
 __all__ = ["MARKETPLACES", "FakeOrder", "synthetic_orders"]
 
@@ -82,17 +85,70 @@ def synthetic_orders(
     marketplace_ids: tuple[str, ...],
     start: datetime,
     spread_days: int = 30,
+    planted: tuple[PlantedBuyer, ...] = (),
 ) -> list[FakeOrder]:
     rng = random.Random(f"spapi:{seed}:{','.join(marketplace_ids)}")  # noqa: S311 (not secret)
     seen: set[str] = set()
     orders = []
-    for n in range(count):
+
+    def draw(n: int) -> FakeOrder:
         order_id = _order_id(rng)
         while order_id in seen:
             order_id = _order_id(rng)
         seen.add(order_id)
-        orders.append(_order(rng, n, order_id, rng.choice(marketplace_ids), start, spread_days))
+        return _order(rng, n, order_id, rng.choice(marketplace_ids), start, spread_days)
+
+    for n in range(count):
+        orders.append(draw(n))
+    for offset, buyer in enumerate(planted):
+        # Drawn until the order has a buyer and an address (not pending, not FBA) to plant into.
+        order = draw(count + offset)
+        while "recipient" not in order.full:
+            seen.discard(order.order_id)
+            order = draw(count + offset)
+        orders.append(_plant(order, buyer))
     return orders
+
+
+def _plant(order: FakeOrder, planted: PlantedBuyer) -> FakeOrder:
+    full = order.full
+    buyer: Json = {"buyerName": planted.name, "buyerEmail": planted.email}
+    if planted.company:
+        buyer["buyerCompanyName"] = planted.company
+    if planted.purchase_order:
+        buyer["buyerPurchaseOrderNumber"] = planted.purchase_order
+    full["buyer"] = buyer
+    address = full["recipient"]["deliveryAddress"]
+    address.update(name=planted.name, addressLine1=planted.address_line1, phone=planted.phone)
+    address.pop("addressLine2", None)
+    address.pop("companyName", None)
+    if planted.address_line2:
+        address["addressLine2"] = planted.address_line2
+    if planted.company:
+        address["companyName"] = planted.company
+    if planted.malformed:
+        address["countryCode"] = "DEU"  # ISO alpha-3: valid for Amazon's schema, not for ours
+    if planted.gift_message:
+        full["orderItems"][0]["fulfillment"]["packing"] = {
+            "giftOption": {"giftMessage": planted.gift_message, "giftWrapLevel": "STANDARD"}
+        }
+    if planted.custom_url:
+        full["orderItems"][0]["product"]["customization"] = {"customizedUrl": planted.custom_url}
+    if planted.tax_id:
+        full["tax"] = {
+            "taxRegistrations": [
+                {
+                    "entityType": "BUYER",
+                    "legalName": planted.company or planted.name,
+                    "taxRegistrationType": "VAT",
+                    "taxRegistrationNumber": planted.tax_id,
+                    "taxRegistrationAttributes": [{"key": "CONTACT", "value": planted.name}],
+                }
+            ]
+        }
+    else:
+        full.pop("tax", None)  # a drawn registration would name the drawn buyer
+    return order
 
 
 def _order_id(rng: random.Random) -> str:

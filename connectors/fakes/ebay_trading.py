@@ -12,7 +12,8 @@ PageNumber, orders sorted by modification time. Answers carry Ack, Errors, Pagin
 HasMoreOrders, OrderArray, OrdersPerPage, PageNumber and ReturnedOrderCountActual.
 
 Each account (keyed by its token) holds synthetic orders from a deterministic seed; buyers are
-made up, emails end in `.example.invalid` (DPP 2.5). Error codes are eBay's where the fake
+made up, emails end in `.example.invalid` (DPP 2.5); buyers a test plants (canaries, see
+`connectors.fakes.planted`) get one order each after those. Error codes are eBay's where the fake
 mimics a known condition (931, 932, 518, 10007, 37, 5); refusals of malformed headers use codes
 of the fake's own, 90001-90004. Every request is counted and recorded (without tokens).
 
@@ -40,6 +41,9 @@ from types import TracebackType
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError, fromstring
 from xml.sax.saxutils import escape, quoteattr
+
+from connectors.fakes.faults import cut
+from connectors.fakes.planted import PlantedBuyer
 
 __all__ = [
     "DEFAULT_KEYS",
@@ -69,6 +73,7 @@ class EbayFault(enum.StrEnum):
     HTML_503 = "html_503"  # 503 with a load balancer's HTML page
     EMPTY_BODY = "empty_body"  # 200 with nothing in it
     TRUNCATED = "truncated"  # 200 whose XML stops halfway
+    CUT = "cut"  # 200 with the real answer cut off: halfway, or just after `cut_after`
     SLOW = "slow"  # the real answer, after `delay_s` real seconds (client timeouts)
     INTERNAL_ERROR = "internal_error"  # Ack=Failure, 10007 SystemError
     USAGE_LIMIT = "usage_limit"  # Ack=Failure, 518 (the application's call limit)
@@ -93,6 +98,7 @@ class EbayAccountSpec:
     spread_days: int = 60
     malformed: int = 0  # how many orders are broken (a naive timestamp, an amount's currency)
     name: str = "seller"  # the seller's user id; records name accounts by it, never by token
+    planted: tuple[PlantedBuyer, ...] = ()  # one extra order each, after the synthetic ones
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,7 @@ class _Fault:
     kind: EbayFault
     remaining: int
     delay_s: float
+    cut_after: str | None = None
 
 
 @dataclass
@@ -214,7 +221,9 @@ class _OrderMaker:
         self._broken = set(self.rng.sample(range(spec.orders), min(spec.malformed, spec.orders)))
 
     def orders(self) -> list[FakeEbayOrder]:
-        return [self._order(n) for n in range(self.spec.orders)]
+        drawn = [self._order(n) for n in range(self.spec.orders)]
+        count = self.spec.orders
+        return drawn + [self._order(count + i, b) for i, b in enumerate(self.spec.planted)]
 
     def _order_id(self) -> str:
         rng = self.rng
@@ -226,7 +235,7 @@ class _OrderMaker:
                 self._ids.add(candidate)
                 return candidate
 
-    def _order(self, n: int) -> FakeEbayOrder:
+    def _order(self, n: int, planted: PlantedBuyer | None = None) -> FakeEbayOrder:
         rng, spec = self.rng, self.spec
         order_id = self._order_id()
         kind = rng.choice(_KINDS)
@@ -249,7 +258,7 @@ class _OrderMaker:
         modified = last_event + timedelta(
             seconds=rng.randint(0, 600), milliseconds=rng.randrange(1000)
         )
-        broken = n in self._broken
+        broken = n in self._broken or (planted is not None and planted.malformed)
         transactions = [
             self._line(
                 currency,
@@ -327,6 +336,9 @@ class _OrderMaker:
             "SellerUserID": spec.name,
             "IsMultiLegShipping": "false",
         }
+        if planted is not None:
+            _plant(order, planted)
+            email, username = planted.email, planted.username or username
         return FakeEbayOrder(
             order_id=order_id,
             created_at=created,
@@ -359,6 +371,34 @@ class _OrderMaker:
             "ActualShippingCost": _Amount(Decimal("4.50"), currency),
             "OrderLineItemID": f"{item_id}-{transaction_id}",
         }
+
+
+def _plant(order: dict[str, Any], planted: PlantedBuyer) -> None:
+    """Write the planted buyer over the drawn one, wherever GetOrders carries buyer data."""
+    address = order["ShippingAddress"]
+    address.update(
+        Name=planted.name,
+        Street1=planted.address_line1,
+        Street2=planted.address_line2,
+        Phone=planted.phone,
+    )
+    if planted.company:
+        # Children render in insertion order; eBay's CompanyName sits before Street1.
+        order["ShippingAddress"] = {"CompanyName": planted.company, **address}
+    if planted.buyer_message:
+        order["BuyerCheckoutMessage"] = planted.buyer_message
+    if planted.username:
+        order["BuyerUserID"] = planted.username
+    if planted.tax_id:
+        order["BuyerTaxIdentifier"] = {"ID": planted.tax_id, "Type": "VATIN"}
+    for index, line in enumerate(order["TransactionArray"]["Transaction"]):
+        line["Buyer"] = {
+            "Email": planted.email,
+            "UserFirstName": planted.first_name,
+            "UserLastName": planted.last_name,
+        }
+        if index == 0 and planted.gift_message:
+            line["GiftSummary"] = {"Message": planted.gift_message}
 
 
 def _eias_token(rng: random.Random) -> str:
@@ -438,7 +478,9 @@ class _TradingApp:
             reply = self._get_orders(account, record)
         except _Refused as refused:
             reply = _failure_reply(refused.code, refused.classification, refused.message)
-        if fault is not None and fault.kind is not EbayFault.SLOW:
+        if fault is not None and fault.kind is EbayFault.CUT:
+            reply = replace(reply, body=cut(reply.body, fault.cut_after), fault=fault.kind.value)
+        elif fault is not None and fault.kind is not EbayFault.SLOW:
             reply = _fault_reply(fault.kind)  # infrastructure in front of the API answered
         self._record(record, reply)
         return reply, delay_s
@@ -530,7 +572,7 @@ class _TradingApp:
             fault.remaining -= 1
             if fault.remaining == 0:
                 self.faults.pop(0)
-            return _Fault(fault.kind, 1, fault.delay_s)
+            return _Fault(fault.kind, 1, fault.delay_s, fault.cut_after)
 
     def _record(self, fields: _Fields, reply: _Reply) -> None:
         with self.lock:
@@ -713,12 +755,19 @@ class FakeEbayTrading:
 
     # -- control ---------------------------------------------------------------------------
 
-    def inject(self, kind: EbayFault | str, *, times: int = 1, delay_s: float = 0.0) -> None:
+    def inject(
+        self,
+        kind: EbayFault | str,
+        *,
+        times: int = 1,
+        delay_s: float = 0.0,
+        cut_after: str | None = None,
+    ) -> None:
         """Answer the next `times` requests with `kind` (faults queue in injection order)."""
         if times < 1:
             raise ValueError("times must be at least 1")
         with self._app.lock:
-            self._app.faults.append(_Fault(EbayFault(kind), times, delay_s))
+            self._app.faults.append(_Fault(EbayFault(kind), times, delay_s, cut_after))
 
     def expire_token(self, token: str) -> None:
         """From now on this account's token is refused with 932 (hard expired)."""

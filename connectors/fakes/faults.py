@@ -6,7 +6,7 @@ import enum
 import threading
 from dataclasses import dataclass
 
-__all__ = ["Fault", "FaultKind", "Faults"]
+__all__ = ["Fault", "FaultKind", "Faults", "cut"]
 
 
 class FaultKind(enum.StrEnum):
@@ -15,7 +15,15 @@ class FaultKind(enum.StrEnum):
     SERVER_ERROR = "server_error"  # 500 with Amazon's JSON error body
     HTML_503 = "html_503"  # 503 with an HTML page, as a load balancer sends it
     TRUNCATED = "truncated"  # 200 whose JSON body stops halfway (dropped connection)
+    # ... or, with `cut_after`, right after the first occurrence of that text (a leak test
+    # cuts inside a planted buyer, so the broken body the connector sees holds a canary)
     SLOW = "slow"  # the real answer, after `delay_s` real seconds (client timeouts)
+
+
+def cut(body: bytes, after: str | None) -> bytes:
+    """The body as a dropped connection leaves it: halfway, or just after `after` if it is in."""
+    at = body.find(after.encode()) if after else -1
+    return body[: at + len(after)] if after and at >= 0 else body[: len(body) // 2]
 
 
 @dataclass
@@ -24,6 +32,7 @@ class Fault:
     operation: str | None  # None: any Selling Partner API operation (never LWA)
     remaining: int
     delay_s: float = 0.0
+    cut_after: str | None = None  # TRUNCATED only
 
 
 class Faults:
@@ -40,11 +49,12 @@ class Faults:
         operation: str | None = None,
         times: int = 1,
         delay_s: float = 0.0,
+        cut_after: str | None = None,
     ) -> None:
         if times < 1:
             raise ValueError("times must be at least 1")
         with self._lock:
-            self._queue.append(Fault(FaultKind(kind), operation, times, delay_s))
+            self._queue.append(Fault(FaultKind(kind), operation, times, delay_s, cut_after))
 
     def clear(self) -> None:
         with self._lock:
@@ -61,5 +71,5 @@ class Faults:
                     fault.remaining -= 1
                     if fault.remaining == 0:
                         self._queue.remove(fault)
-                    return Fault(fault.kind, operation, 1, fault.delay_s)
+                    return Fault(fault.kind, operation, 1, fault.delay_s, fault.cut_after)
         return None

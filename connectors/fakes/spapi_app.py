@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from connectors.fakes.clock import ScaledTime
-from connectors.fakes.faults import FaultKind, Faults
+from connectors.fakes.faults import FaultKind, Faults, cut
 from connectors.fakes.models import ApiModels, Operation, SandboxExample
 from connectors.fakes.spapi_handlers import OrderHandlers, Reply, error_reply, json_reply
 from connectors.fakes.spapi_state import Credential, ServerState
@@ -131,7 +131,7 @@ class SpApiApp:
         )
         reply.headers.update(limit_header)
         if fault is not None and fault.kind is FaultKind.TRUNCATED:
-            reply.body = reply.body[: len(reply.body) // 2]
+            reply.body = cut(reply.body, fault.cut_after)
         if fault is not None and fault.kind is FaultKind.SLOW:
             reply.delay_s = fault.delay_s
         return reply, credential
@@ -226,6 +226,7 @@ class SpApiApp:
                 operation=request.get("operation"),
                 times=int(request.get("times", 1)),
                 delay_s=float(request.get("delay_s", 0.0)),
+                cut_after=request.get("cut_after"),
             )
             return json_reply(200, {})
         return error_reply(404, "NotFound", "unknown admin endpoint")

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.fakes.amazon_orders import FakeOrder, synthetic_orders
+from connectors.fakes.planted import PlantedBuyer
 
 __all__ = ["Credential", "RestrictedResource", "SellerSpec", "ServerState"]
 
@@ -32,6 +33,8 @@ class SellerSpec:
     seed: int = 0
     # Operation -> rate (requests/s) Amazon granted this seller instead of the default.
     rates_per_s: Mapping[str, float] = field(default_factory=dict)
+    # Buyers a test chose (canaries), one extra order each after the synthetic ones.
+    planted: tuple[PlantedBuyer, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class ServerState:
                 marketplace_ids=seller.marketplace_ids,
                 start=orders_start.astimezone(UTC),
                 spread_days=spread_days,
+                planted=seller.planted,
             )
             for seller in sellers
         }
