@@ -5,7 +5,9 @@ Contenders, each sealing then opening ~600 bytes of order PII per record, one re
 * ordervault   `PiiVault.seal` + `PiiVault.open` (fresh data key per record, wrapped by a cached
                bucket key; AD binds client, marketplace, order id, schema version)
 * bare         the same primitives with nothing around them (two AES-256-GCM objects, four AEAD
-               calls, one urandom per record): the floor any per-record-key design sits on
+               calls, one os.urandom call per record): a plain per-record-key design. Its AES
+               work is the floor ordervault sits on; its randomness is not, since ordervault
+               reads os.urandom 64 seals at a time (crypto/_randomness.py)
 * tink         Tink `KmsEnvelopeAead`, AES256_GCM DEK template, a local Tink AEAD as the "KMS"
 * esdk-default AWS Encryption SDK, raw AES wrapping key, default suite (committing, ECDSA P-384)
 * esdk-commit  the same on AES_256_GCM_HKDF_SHA512_COMMIT_KEY (committing, no signature)

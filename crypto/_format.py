@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import struct
 from collections.abc import Mapping
 from datetime import date
 
@@ -39,7 +40,7 @@ KEY_ID_BYTES = 16
 NONCE_BYTES = 12
 TAG_BYTES = 16
 # One draw of randomness per seal: data key, PII nonce, data-key wrapping nonce.
-SEAL_RANDOM_BYTES = KEY_BYTES + 2 * NONCE_BYTES
+SEAL_RANDOM_PARTS = (KEY_BYTES, NONCE_BYTES, NONCE_BYTES)
 
 _PII_V1 = 1
 _PII_HEADER_V1 = bytes([_PII_V1])
@@ -50,6 +51,10 @@ _DATA_KEY_V1 = 1
 _DATA_KEY_HEADER_V1 = bytes([_DATA_KEY_V1])
 _DATA_KEY_HEADER_BYTES = 1 + KEY_ID_BYTES
 WRAPPED_DATA_KEY_BYTES = _DATA_KEY_HEADER_BYTES + NONCE_BYTES + KEY_BYTES + TAG_BYTES
+# Version, key_id, nonce, body: the open path splits a wrapped key in one C call.
+_WRAPPED_DATA_KEY_V1 = struct.Struct(f"B{KEY_ID_BYTES}s{NONCE_BYTES}s{KEY_BYTES + TAG_BYTES}s")
+# (bucket key_id, nonce, AES-GCM body + tag) of a wrapped data key.
+WrappedKeyParts = tuple[bytes, bytes, bytes]
 
 _ROOT_WRAP_V1 = 1
 _ROOT_WRAP_HEADER_V1 = bytes([_ROOT_WRAP_V1])
@@ -69,22 +74,21 @@ def bucket_ad(key_id: bytes, client_id: str, day: date) -> bytes:
 
 # seal_record and open_record run once per record: they avoid helper calls and compute no
 # offsets, which here costs as much as the AES work itself.
-_RAND_PII_NONCE = KEY_BYTES
-_RAND_KEY_NONCE = KEY_BYTES + NONCE_BYTES
 _PII_BODY = 1 + NONCE_BYTES
 _WRAPPED_NONCE = _DATA_KEY_HEADER_BYTES
-_WRAPPED_BODY = _DATA_KEY_HEADER_BYTES + NONCE_BYTES
 
 
 def seal_record(
-    bucket_aead: AESGCM, bucket_ad_bytes: bytes, randomness: bytes, pii: bytes, record: RecordRef
+    bucket_aead: AESGCM,
+    bucket_ad_bytes: bytes,
+    randomness: tuple[bytes, ...],
+    pii: bytes,
+    record: RecordRef,
 ) -> tuple[bytes, bytes]:
-    """(sealed PII, wrapped data key) under a fresh data key taken from `randomness`."""
+    """(sealed PII, wrapped data key); `randomness` is fresh (data key, PII nonce, key nonce)."""
+    data_key, pii_nonce, key_nonce = randomness
     client_id, marketplace, record_id, schema_version = record
     record_ad = f"{client_id}\0{marketplace}\0{record_id}\0{schema_version}".encode()
-    data_key = randomness[:_RAND_PII_NONCE]
-    pii_nonce = randomness[_RAND_PII_NONCE:_RAND_KEY_NONCE]
-    key_nonce = randomness[_RAND_KEY_NONCE:SEAL_RANDOM_BYTES]
     pii_body = AESGCM(data_key).encrypt(pii_nonce, pii, _PII_AD_V1 + record_ad)
     key_body = bucket_aead.encrypt(key_nonce, data_key, bucket_ad_bytes + record_ad)
     return (
@@ -96,21 +100,17 @@ def seal_record(
 def open_record(
     bucket_aead: AESGCM,
     bucket_ad_bytes: bytes,
-    wrapped_key: bytes,
+    wrapped_key: WrappedKeyParts,
     sealed: bytes,
     record: RecordRef,
 ) -> bytes:
-    """The PII in `sealed`; `bucket_*` must be the bucket `wrapped_key_bucket_id` named."""
+    """The PII in `sealed`; `bucket_*` must be the bucket that `wrapped_key` names."""
     if len(sealed) < _PII_MIN_BYTES or sealed[0] != _PII_V1:
         raise DecryptError
     client_id, marketplace, record_id, schema_version = record
     record_ad = f"{client_id}\0{marketplace}\0{record_id}\0{schema_version}".encode()
     try:
-        data_key = bucket_aead.decrypt(
-            wrapped_key[_WRAPPED_NONCE:_WRAPPED_BODY],
-            wrapped_key[_WRAPPED_BODY:],
-            bucket_ad_bytes + record_ad,
-        )
+        data_key = bucket_aead.decrypt(wrapped_key[1], wrapped_key[2], bucket_ad_bytes + record_ad)
         return AESGCM(data_key).decrypt(
             sealed[1:_PII_BODY], sealed[_PII_BODY:], _PII_AD_V1 + record_ad
         )
@@ -118,26 +118,21 @@ def open_record(
         raise DecryptError from None
 
 
-def wrapped_key_bucket_id(wrapped_key: bytes) -> bytes:
-    """The raw bucket key_id a wrapped data key names; DecryptError if it is not one we know."""
-    if (
-        type(wrapped_key) is not bytes
-        or len(wrapped_key) != WRAPPED_DATA_KEY_BYTES
-        or wrapped_key[0] != _DATA_KEY_V1
-    ):
-        raise DecryptError
-    return wrapped_key[1:_DATA_KEY_HEADER_BYTES]
+def split_wrapped_key(wrapped_key: bytes) -> WrappedKeyParts:
+    """(bucket key_id, nonce, body) of a wrapped data key; DecryptError if it is not one we know."""
+    if type(wrapped_key) is bytes and len(wrapped_key) == WRAPPED_DATA_KEY_BYTES:
+        version, key_id, nonce, body = _WRAPPED_DATA_KEY_V1.unpack(wrapped_key)
+        if version == _DATA_KEY_V1:
+            return key_id, nonce, body
+    raise DecryptError
 
 
 def unwrap_data_key(
-    bucket_aead: AESGCM, bucket_ad_bytes: bytes, wrapped_key: bytes, record: RecordRef
+    bucket_aead: AESGCM, bucket_ad_bytes: bytes, wrapped_key: WrappedKeyParts, record: RecordRef
 ) -> bytes:
-    nonce = wrapped_key[_DATA_KEY_HEADER_BYTES : _DATA_KEY_HEADER_BYTES + NONCE_BYTES]
     try:
         return bucket_aead.decrypt(
-            nonce,
-            wrapped_key[_DATA_KEY_HEADER_BYTES + NONCE_BYTES :],
-            bucket_ad_bytes + _record_ad(record),
+            wrapped_key[1], wrapped_key[2], bucket_ad_bytes + _record_ad(record)
         )
     except InvalidTag:
         raise DecryptError from None

@@ -8,6 +8,7 @@ it was loaded, which bounds how long a bucket destroyed by another process stays
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -25,7 +26,16 @@ V = TypeVar("V")
 class UnwrappedBucketKey:
     """A bucket key ready to wrap and unwrap data keys. Holds the key only inside `aead`."""
 
-    __slots__ = ("ad", "aead", "client_id", "day", "key_id", "key_id_bytes", "usable_until_s")
+    __slots__ = (
+        "ad",
+        "aead",
+        "client_id",
+        "day",
+        "key_id",
+        "key_id_bytes",
+        "referenced",
+        "usable_until_s",
+    )
 
     def __init__(
         self,
@@ -44,6 +54,8 @@ class UnwrappedBucketKey:
         self.aead = aead
         self.ad = ad
         self.usable_until_s = usable_until_s
+        # Set by a cache hit, cleared by the cache's eviction clock.
+        self.referenced = False
 
     def __repr__(self) -> str:
         return (
@@ -66,58 +78,79 @@ class CacheStats:
 
 
 class BucketKeyCache:
-    """LRU of unwrapped bucket keys, found by (client, day) to seal and by key_id to open.
+    """Unwrapped bucket keys, found by (client, day) to seal and by key_id to open.
 
-    Thread-safe: Dramatiq runs actors on several threads of one process. This is the hot path
-    of every seal and open, hence one dict lookup per hit under one short lock.
+    Thread-safe: Dramatiq runs actors on several threads of one process. Every seal and open
+    looks a bucket up here, so a hit takes no lock: a dict lookup (atomic under the GIL), a flag
+    store and an `itertools.count` step (atomic in CPython). Inserts, expiry and eviction take
+    the lock. Eviction is CLOCK (second chance) rather than strict LRU, because LRU reorders on
+    every hit: a hit marks its entry referenced, and eviction passes over a referenced entry
+    once, clearing the mark, so a bucket in use is not the one evicted.
     """
 
     def __init__(self, max_entries: int) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self.max_entries = max_entries
-        # Recency order lives in `_by_key_id`; `_by_day` is a second index on the same entries.
+        # The clock's order (oldest first) lives in `_by_key_id`, changed under the lock only;
+        # `_by_day` is a second index on the same entries.
         self._by_key_id: OrderedDict[bytes, UnwrappedBucketKey] = OrderedDict()
         self._by_day: dict[tuple[str, date], UnwrappedBucketKey] = {}
         self._lock = threading.Lock()
-        self._hits = 0
+        # next() on the count is the hit counter; stats() reads it with next() too, and
+        # subtracts the values its own reads consumed.
+        self._hit_count = itertools.count()
+        self._hit_count_reads = 0
         self._misses = 0
 
     def by_day(self, client_id: str, day: date, now_s: float) -> UnwrappedBucketKey | None:
-        with self._lock:
-            entry = self._by_day.get((client_id, day))
-            if entry is not None and now_s < entry.usable_until_s:
-                self._by_key_id.move_to_end(entry.key_id_bytes)
-                self._hits += 1
-                return entry
-            self._miss(entry)
-            return None
+        entry = self._by_day.get((client_id, day))
+        if entry is not None and now_s < entry.usable_until_s:
+            entry.referenced = True
+            next(self._hit_count)
+            return entry
+        self._miss(entry)
+        return None
 
     def by_key_id(self, key_id: bytes, now_s: float) -> UnwrappedBucketKey | None:
-        with self._lock:
-            entry = self._by_key_id.get(key_id)
-            if entry is not None and now_s < entry.usable_until_s:
-                self._by_key_id.move_to_end(key_id)
-                self._hits += 1
-                return entry
-            self._miss(entry)
-            return None
+        entry = self._by_key_id.get(key_id)
+        if entry is not None and now_s < entry.usable_until_s:
+            entry.referenced = True
+            next(self._hit_count)
+            return entry
+        self._miss(entry)
+        return None
 
     def _miss(self, expired: UnwrappedBucketKey | None) -> None:
-        if expired is not None:
-            self._remove(expired)
-        self._misses += 1
+        with self._lock:
+            # Another thread may have removed or replaced it since the lock-free lookup.
+            if expired is not None and self._by_key_id.get(expired.key_id_bytes) is expired:
+                self._remove(expired)
+            self._misses += 1
 
     def put(self, entry: UnwrappedBucketKey) -> None:
         with self._lock:
             stale = self._by_day.get((entry.client_id, entry.day))
             if stale is not None:
                 self._remove(stale)
+            # Evict before inserting, so the clock can never pick the entry being put.
+            while len(self._by_key_id) >= self.max_entries:
+                self._remove(self._clock_victim())
             self._by_key_id[entry.key_id_bytes] = entry
             self._by_day[(entry.client_id, entry.day)] = entry
-            while len(self._by_key_id) > self.max_entries:
-                _, oldest = self._by_key_id.popitem(last=False)
-                del self._by_day[(oldest.client_id, oldest.day)]
+
+    def _clock_victim(self) -> UnwrappedBucketKey:
+        """The oldest entry not referenced since the clock last passed it. Under the lock."""
+        order = self._by_key_id
+        # Lock-free hits may mark entries again while this runs: one full turn bounds it.
+        for _ in range(len(order)):
+            key_id = next(iter(order))
+            entry = order[key_id]
+            if not entry.referenced:
+                return entry
+            entry.referenced = False
+            order.move_to_end(key_id)
+        return order[next(iter(order))]
 
     def evict(self, client_id: str, day: date) -> None:
         with self._lock:
@@ -131,7 +164,9 @@ class BucketKeyCache:
 
     def stats(self) -> CacheStats:
         with self._lock:
-            return CacheStats(self._hits, self._misses, len(self._by_key_id), self.max_entries)
+            hits = next(self._hit_count) - self._hit_count_reads
+            self._hit_count_reads += 1
+            return CacheStats(hits, self._misses, len(self._by_key_id), self.max_entries)
 
 
 class LruCache(Generic[K, V]):

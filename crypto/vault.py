@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from crypto import _format
+from crypto._randomness import RandomPool
 from crypto.blind_index import CONTENT_KIND, IndexKey, normalize
 from crypto.cache import BucketKeyCache, CacheStats, LruCache, UnwrappedBucketKey
 from crypto.errors import BucketDestroyedError, DecryptError, InvalidValueError, KeyStoreError
@@ -49,7 +50,9 @@ class PiiVault:
 
     `root` is a `RootKeyProvider` or a `RootKeyring` (current root plus retired ones during a
     rotation). `clock_s` returns Unix seconds and `random_bytes(n)` n random bytes; tests inject
-    both. A bucket key is never used on or after the start (UTC) of its day, in any process,
+    both. Seals read `random_bytes` 64 seals' worth at a time, into per-thread pools that a
+    forked child drops (`crypto/_randomness.py`): an OS call per seal costs as much as an AES
+    call. A bucket key is never used on or after the start (UTC) of its day, in any process,
     whether or not the expiry job has destroyed it yet; `cache_ttl_s` bounds how long a bucket
     destroyed early by another process (client off-boarding) stays usable from this cache.
     Thread-safe.
@@ -72,6 +75,7 @@ class PiiVault:
         self._cache_ttl_s = cache_ttl_s
         self._clock_s = clock_s
         self._random_bytes = random_bytes
+        self._seal_randomness = RandomPool(_format.SEAL_RANDOM_PARTS, source=random_bytes).draw
 
     def __repr__(self) -> str:
         return f"PiiVault(root={self._keyring!r}, cache={self.cache_stats()!r})"
@@ -90,7 +94,7 @@ class PiiVault:
         if bucket is None:
             bucket = self._load_bucket_to_seal(record.client_id, bucket_day)
         ciphertext, wrapped_key = _format.seal_record(
-            bucket.aead, bucket.ad, self._random_bytes(_format.SEAL_RANDOM_BYTES), pii, record
+            bucket.aead, bucket.ad, self._seal_randomness(), pii, record
         )
         # tuple.__new__ skips the NamedTuple's Python-level __new__: this is the hot path.
         return _new_tuple(Sealed, (ciphertext, wrapped_key, bucket.key_id, bucket_day))
@@ -99,13 +103,13 @@ class PiiVault:
         """The PII sealed for `record`. DecryptError, saying nothing more, on any failure:
         tampered or truncated bytes, unknown format, another record's or client's data or key,
         destroyed or expired bucket."""
-        key_id = _format.wrapped_key_bucket_id(wrapped_key)
-        bucket = self._buckets.by_key_id(key_id, self._clock_s())
+        parts = _format.split_wrapped_key(wrapped_key)
+        bucket = self._buckets.by_key_id(parts[0], self._clock_s())
         if bucket is None:
-            bucket = self._load_bucket_to_open(key_id)
+            bucket = self._load_bucket_to_open(parts[0])
         if bucket.client_id != record.client_id:
             raise DecryptError
-        return _format.open_record(bucket.aead, bucket.ad, wrapped_key, ciphertext, record)
+        return _format.open_record(bucket.aead, bucket.ad, parts, ciphertext, record)
 
     def rewrap(self, record: RecordRef, wrapped_key: bytes, to_day: date) -> Rewrapped:
         """Move `record`'s data key into the bucket of `to_day`; the ciphertext is untouched.
@@ -115,13 +119,13 @@ class PiiVault:
         """
         if type(record) is not RecordRef:
             raise InvalidValueError("record must be a RecordRef")
-        key_id = _format.wrapped_key_bucket_id(wrapped_key)
-        source = self._buckets.by_key_id(key_id, self._clock_s())
+        parts = _format.split_wrapped_key(wrapped_key)
+        source = self._buckets.by_key_id(parts[0], self._clock_s())
         if source is None:
-            source = self._load_bucket_to_open(key_id)
+            source = self._load_bucket_to_open(parts[0])
         if source.client_id != record.client_id:
             raise DecryptError
-        data_key = _format.unwrap_data_key(source.aead, source.ad, wrapped_key, record)
+        data_key = _format.unwrap_data_key(source.aead, source.ad, parts, record)
         target = self._buckets.by_day(record.client_id, to_day, self._clock_s())
         if target is None:
             target = self._load_bucket_to_seal(record.client_id, to_day)

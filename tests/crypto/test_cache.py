@@ -1,7 +1,9 @@
-"""The bucket-key cache: bounded LRU, counted, and nothing key-shaped in any repr or message."""
+"""The bucket-key cache: bounded, evicts what is not in use, counts exactly without a lock on a
+hit, and shows nothing key-shaped in any repr or message."""
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
@@ -29,7 +31,7 @@ def _entry(
     )
 
 
-def test_the_cache_is_a_bounded_lru() -> None:
+def test_the_cache_is_bounded_and_evicts_the_least_recently_used() -> None:
     cache = BucketKeyCache(max_entries=2)
     day1, day2, day3 = DAY, DAY + timedelta(days=1), DAY + timedelta(days=2)
     for day in (day1, day2):
@@ -42,6 +44,63 @@ def test_the_cache_is_a_bounded_lru() -> None:
     stats = cache.stats()
     assert (stats.hits, stats.misses, stats.entries, stats.max_entries) == (3, 1, 2, 2)
     assert stats.hit_rate == pytest.approx(0.75)
+
+
+def test_eviction_passes_over_buckets_in_use() -> None:
+    cache = BucketKeyCache(max_entries=3)
+    day1, day2, day3, day4, day5 = (DAY + timedelta(days=n) for n in range(5))
+    for day in (day1, day2, day3):
+        cache.put(_entry(day))
+    assert cache.by_day("acme", day1, 0.0) is not None
+    assert cache.by_day("acme", day3, 0.0) is not None
+    cache.put(_entry(day4))  # day2 is the one bucket not used since it was loaded
+    assert [cache.by_day("acme", day, 0.0) is not None for day in (day1, day2, day3, day4)] == [
+        True,
+        False,
+        True,
+        True,
+    ]
+    # Every bucket is in use: the clock clears the marks and takes the oldest, never the new one.
+    cache.put(_entry(day5))
+    assert cache.by_day("acme", day5, 0.0) is not None
+    assert cache.stats().entries == 3
+
+
+def test_hits_are_counted_exactly_across_threads_and_stats_reads() -> None:
+    cache = BucketKeyCache(max_entries=4)
+    cache.put(_entry(DAY))
+    key_id = bytes.fromhex(_entry(DAY).key_id)
+    start = threading.Barrier(4)
+
+    def work() -> None:
+        start.wait()
+        for i in range(5_000):
+            assert cache.by_day("acme", DAY, 0.0) is not None
+            assert cache.by_key_id(key_id, 0.0) is not None
+            if i % 500 == 0:
+                cache.stats()  # reading the counter must not count as a hit
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for outcome in [pool.submit(work) for _ in range(4)]:
+            outcome.result()
+    assert cache.by_day("acme", DAY + timedelta(days=9), 0.0) is None
+    stats = cache.stats()
+    assert (stats.hits, stats.misses) == (4 * 5_000 * 2, 1)
+    assert cache.stats().hits == stats.hits
+
+
+def test_an_expired_lookup_racing_a_reload_keeps_the_fresh_entry() -> None:
+    cache = BucketKeyCache(max_entries=4)
+    stale = _entry(DAY, key_id="a" * 32, usable_until_s=100.0)
+    cache.put(stale)
+    # Thread A found `stale` expired; before it takes the lock, thread B reloads the bucket.
+    fresh = _entry(DAY, key_id="a" * 32, usable_until_s=500.0)
+    cache.put(fresh)
+    cache._miss(stale)  # thread A, late
+    assert cache.by_day("acme", DAY, 200.0) is fresh
+    assert cache.by_key_id(bytes.fromhex("a" * 32), 200.0) is fresh
+    cache._miss(stale)  # and twice over: nothing left to remove, no error
+    assert cache.stats().entries == 1
 
 
 def test_entries_expire_and_a_new_key_for_a_day_replaces_the_old() -> None:

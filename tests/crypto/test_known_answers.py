@@ -18,6 +18,7 @@ BUCKET_KEY_ID = bytes(range(16))
 BUCKET_DAY = date(2026, 4, 5)
 # Data key | PII nonce | data-key nonce, as one seal draws them.
 RANDOMNESS = bytes(range(100, 156))
+SEAL_DRAW = (RANDOMNESS[:32], RANDOMNESS[32:44], RANDOMNESS[44:])
 RECORD = RecordRef("acme", "amazon", "302-1234567-7654321", 3)
 PII = b'{"name":"Erika Mustermann"}'
 ROOT_KEY = bytes(range(200, 232))
@@ -38,10 +39,12 @@ ROOT_WRAPPED = bytes.fromhex(
 
 def test_sealed_pii_and_wrapped_data_key_vector() -> None:
     bucket_ad = _format.bucket_ad(BUCKET_KEY_ID, "acme", BUCKET_DAY)
-    sealed, wrapped = _format.seal_record(AESGCM(BUCKET_KEY), bucket_ad, RANDOMNESS, PII, RECORD)
+    sealed, wrapped = _format.seal_record(AESGCM(BUCKET_KEY), bucket_ad, SEAL_DRAW, PII, RECORD)
     assert sealed == SEALED_PII
     assert wrapped == WRAPPED_DATA_KEY
-    assert _format.open_record(AESGCM(BUCKET_KEY), bucket_ad, wrapped, sealed, RECORD) == PII
+    parts = _format.split_wrapped_key(wrapped)
+    assert parts == (BUCKET_KEY_ID, SEAL_DRAW[2], wrapped[29:])
+    assert _format.open_record(AESGCM(BUCKET_KEY), bucket_ad, parts, sealed, RECORD) == PII
 
 
 def test_vector_matches_the_documented_layout() -> None:
