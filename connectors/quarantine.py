@@ -9,19 +9,39 @@ the value (an email, an address line) verbatim.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import ValidationError
 
 __all__ = [
+    "EARLIEST_TIMESTAMP",
+    "LATEST_TIMESTAMP",
+    "MAX_PAYLOAD_DEPTH",
+    "PLAUSIBLE_TIMESTAMPS",
     "PayloadError",
     "QuarantineItem",
+    "check_timestamp",
     "describe_validation_error",
     "field_path",
+    "payload_bytes",
     "safe_order_id",
+    "unencodable_at",
 ]
+
+#: Marketplace timestamps outside these bounds are broken payloads, not orders. The lower
+#: bound is the Unix epoch (Amazon's own sandbox examples date from January 1970); the upper
+#: one leaves room for the retention arithmetic (delivery + up to 10 years) that would
+#: otherwise leave `datetime`'s range.
+EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIMESTAMP = datetime(2200, 1, 1, tzinfo=UTC)
+PLAUSIBLE_TIMESTAMPS = "date-time outside 1970-2199"
+#: Marketplace documents nest about ten levels deep; anything past this is not an order's data.
+MAX_PAYLOAD_DEPTH = 64
 
 _SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _ORDER_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -47,6 +67,8 @@ _PROBLEMS = {
     "datetime_parsing": "expected an ISO 8601 date-time",
     "datetime_from_date_parsing": "expected an ISO 8601 date-time",
     "timezone_aware": "date-time without a timezone",
+    "timestamp_range": PLAUSIBLE_TIMESTAMPS,
+    "string_unicode": "not valid Unicode",
     "greater_than_equal": "below the minimum",
     "model_type": "expected an object",
     "model_attributes_type": "expected an object",
@@ -109,9 +131,76 @@ def describe_validation_error(exc: ValidationError, *, prefix: str = "") -> tupl
     if len(errors) > 1:
         problem += f" (and {len(errors) - 1} more)"
     path = field_path(first["loc"])
-    return (f"{prefix}.{path}" if prefix else path), problem or "invalid"
+    if prefix:
+        path = f"{prefix}.{path}" if first["loc"] else prefix
+    return path, problem or "invalid"
 
 
 def safe_order_id(candidate: object) -> str | None:
     """The order id if it looks like one (it goes into clear columns and logs), else None."""
     return candidate if isinstance(candidate, str) and _ORDER_ID.match(candidate) else None
+
+
+def check_timestamp(value: datetime) -> datetime:
+    """`value` if it can be placed in UTC within the plausible bounds; ValueError otherwise.
+
+    The ValueError says nothing about the value. Converting to UTC can itself leave
+    `datetime`'s range (year 1 with a positive offset), which Python reports as OverflowError.
+    """
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(PLAUSIBLE_TIMESTAMPS) from None
+    if not EARLIEST_TIMESTAMP <= utc < LATEST_TIMESTAMP:
+        raise ValueError(PLAUSIBLE_TIMESTAMPS)
+    return value
+
+
+def unencodable_at(value: Any, loc: tuple[int | str, ...] = ()) -> tuple[int | str, ...] | None:
+    """Where the first string that is not valid Unicode (a lone surrogate) sits, or None.
+
+    JSON may carry `"\\ud800"` and Python decodes it, but such a string cannot be written as
+    UTF-8: sealing or storing it would fail long after validation.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return loc
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = unencodable_at(key, (*loc, "*")) or unencodable_at(item, (*loc, str(key)))
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = unencodable_at(item, (*loc, index))
+            if found is not None:
+                return found
+    return None
+
+
+def payload_bytes(raw: Any) -> bytes:
+    """A JSON payload as UTF-8 bytes, whatever strings it holds and however deep it nests.
+
+    Non-ASCII stays readable; a payload with a lone surrogate is written with `\\u` escapes
+    instead, which decode back to exactly what the marketplace sent. Nesting deeper than
+    `MAX_PAYLOAD_DEPTH` (JSON the parser accepted, but no encoder called from inside a worker's
+    stack can write back) is replaced by a note.
+    """
+    value = _pruned(raw, MAX_PAYLOAD_DEPTH)
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=True, default=str).encode()
+
+
+def _pruned(value: Any, depth: int) -> Any:
+    if isinstance(value, Mapping | list | tuple) and depth == 0:
+        return f"<nested deeper than {MAX_PAYLOAD_DEPTH} levels: not kept>"
+    if isinstance(value, Mapping):
+        return {key: _pruned(item, depth - 1) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_pruned(item, depth - 1) for item in value]
+    return value

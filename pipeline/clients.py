@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator
 
 from connectors.classify import pii_paths
 from connectors.order import Order
 from pipeline.secrets import SecretRef
-from pipeline.settings import StrictModel, resolve_path
+from pipeline.settings import StrictModel, check_endpoint, is_loopback_host, resolve_path
+
+__all__ = [
+    "AMAZON_MAX_RETENTION_DAYS",
+    "EBAY_MAX_RETENTION_DAYS",
+    "ORDER_PII_PATHS",
+    "AmazonAccount",
+    "ClientConfig",
+    "Destination",
+    "DirectoryDestination",
+    "EbayAccount",
+    "PiiPolicy",
+    "Retention",
+    "Schedule",
+    "SftpDestination",
+    "WebhookDestination",
+    "check_endpoint",
+    "is_loopback_host",
+    "retention_problems",
+]
 
 #: Amazon DPP 2.1: PII no longer than 30 days after delivery unless a law requires it.
 AMAZON_MAX_RETENTION_DAYS = 30
@@ -22,28 +39,6 @@ EBAY_MAX_RETENTION_DAYS = 90
 ORDER_PII_PATHS = frozenset(pii_paths(Order))
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_endpoint(url: str, *, allow_http_loopback: bool) -> str:
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return url
-    if parts.scheme == "http" and allow_http_loopback and is_loopback_host(parts.hostname):
-        return url
-    if parts.scheme == "http":
-        raise ValueError("plain http is allowed only to a loopback address")
-    raise ValueError("expected an https:// URL")
 
 
 class Retention(StrictModel):
@@ -104,7 +99,11 @@ class EbayAccount(StrictModel):
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
-        return None if value is None else check_endpoint(value, allow_http_loopback=True)
+        # The eBay connector refuses a query string too (`EbayAccountSettings`): say so here,
+        # at start-up, not in every pull.
+        if value is None:
+            return None
+        return check_endpoint(value, allow_http_loopback=True, allow_query=False)
 
 
 class WebhookDestination(StrictModel):

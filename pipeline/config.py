@@ -83,6 +83,11 @@ def _reason(error: Mapping[str, Any]) -> str:
         return "unknown key"
     if kind == "missing":
         return "required key is missing"
+    if kind == "union_tag_invalid":
+        # pydantic's message quotes the value given; the expected ones are enough.
+        context = error.get("ctx") or {}
+        tag, expected = context.get("discriminator", "tag"), context.get("expected_tags", "?")
+        return f"unknown {tag} (expected {expected})"
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
     if kind.endswith("_type") or kind.endswith("_parsing"):
@@ -112,6 +117,8 @@ def _read_toml(file: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
         return None, [Problem(str(file), "(file)", f"cannot read: {exc.strerror}")]
     except tomllib.TOMLDecodeError as exc:
         return None, [Problem(str(file), "(file)", f"not valid TOML: {exc}")]
+    except UnicodeDecodeError as exc:
+        return None, [Problem(str(file), "(file)", f"not UTF-8 text (byte {exc.start})")]
 
 
 def load_config(
@@ -128,14 +135,18 @@ def load_config(
     clients: dict[str, ClientConfig] = {}
     if settings is not None:
         clients_dir = Path(settings.clients_dir)
-        if not clients_dir.is_dir():
+        try:
+            client_files = sorted(clients_dir.glob("*.toml")) if clients_dir.is_dir() else None
+        except OSError as exc:  # a name too long for the file system, a folder we may not read
+            problems.append(Problem(str(file), "clients_dir", f"cannot read: {exc.strerror}"))
+            client_files = []
+        if client_files is None:
             problems.append(Problem(str(file), "clients_dir", f"{clients_dir} is not a folder"))
-        else:
-            for client_file in sorted(clients_dir.glob("*.toml")):
-                client, found = _load_client(client_file, env)
-                problems += found
-                if client is not None:
-                    clients[client.id] = client
+        for client_file in client_files or []:
+            client, found = _load_client(client_file, env)
+            problems += found
+            if client is not None:
+                clients[client.id] = client
     if problems:
         raise ConfigError(problems)
     assert settings is not None

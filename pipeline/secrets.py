@@ -9,6 +9,7 @@ missing variable or file is reported at start-up with the file and field, never 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Annotated, Any
 from pydantic import PlainSerializer, PlainValidator, ValidationInfo
 
 INLINE_REFUSED = "inline secret not allowed: write env:NAME or file:/path"
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ def resolve(reference: str, ctx: ResolveContext) -> Secret:
     if not sep or scheme not in ("env", "file") or not target:
         raise ValueError(INLINE_REFUSED)
     if scheme == "env":
+        if not _ENV_NAME.match(target):
+            # "env:" followed by something that is no variable's name may be the secret itself:
+            # say what is wrong without repeating it.
+            raise ValueError("env: must be followed by a variable name (letters, digits, _)")
         if target not in ctx.environ:
             raise ValueError(f"environment variable {target} is not set")
         value = ctx.environ[target]

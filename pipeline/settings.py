@@ -7,6 +7,7 @@ whatever the working directory.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -34,10 +35,48 @@ def resolve_path(value: str, info: ValidationInfo) -> str:
     return str(path if path.is_absolute() else (base_dir(info) / path).resolve())
 
 
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(url: str, *, allow_http_loopback: bool, allow_query: bool = True) -> str:
+    """`url` if it is https:// (or http:// to a loopback address, when allowed).
+
+    Credentials in the URL are refused: a secret is never inline. Reasons never quote the URL.
+    """
+    try:
+        parts = urlsplit(url)
+        hostname, _port = parts.hostname, parts.port
+    except ValueError:
+        raise ValueError("not a URL") from None
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "no credentials in the URL (a secret is never inline: use the secret's own key)"
+        )
+    if parts.query and not allow_query:
+        raise ValueError("no query string in the URL")
+    if parts.scheme == "https" and hostname:
+        return url
+    if parts.scheme == "http" and allow_http_loopback and is_loopback_host(hostname):
+        return url
+    if parts.scheme == "http":
+        raise ValueError("plain http is allowed only to a loopback address")
+    raise ValueError("expected an https:// URL")
+
+
 def _resolve_db_url(value: str, info: ValidationInfo) -> str:
     try:
         url = make_url(value)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
+        # ValueError: a port that is not a number. Neither message is quoted: the URL can
+        # hold a password.
         raise ValueError(
             "not a database URL (expected sqlite:///... or postgresql+psycopg://...)"
         ) from None
@@ -100,6 +139,11 @@ class KmsSettings(StrictModel):
     def _key_file(cls, value: str, info: ValidationInfo) -> str:
         return resolve_path(value, info)
 
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_endpoint(value, allow_http_loopback=True)
+
     @model_validator(mode="after")
     def _provider_fields(self) -> KmsSettings:
         if self.provider == "aws-kms" and not self.key_id:
@@ -127,12 +171,18 @@ class BrokerSettings(StrictModel):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if value != "inline" and not value.startswith(
-            ("amqp://", "amqps://", "redis://", "rediss://")
-        ):
-            raise ValueError(
-                "expected inline, amqp://..., amqps://..., redis://... or rediss://..."
-            )
+        if value == "inline":
+            return value
+        expected = "expected inline, amqp://..., amqps://..., redis://... or rediss://..."
+        if not value.startswith(("amqp://", "amqps://", "redis://", "rediss://")):
+            raise ValueError(expected)
+        try:
+            parts = urlsplit(value)
+            host, _port = parts.hostname, parts.port  # port: ValueError when not 0-65535
+        except ValueError:
+            raise ValueError(f"{expected}, with a host and a port number") from None
+        if not host:
+            raise ValueError(f"{expected}, with a host")
         return value
 
 
@@ -180,6 +230,12 @@ class EbayNotificationSettings(StrictModel):
     cert_id: SecretRef | None = None
     # ... or a fixed token managed elsewhere (eBay's expire after about two hours).
     app_token: SecretRef | None = None
+
+    @field_validator("endpoint_url", "public_key_url", "oauth_url")
+    @classmethod
+    def _urls(cls, value: str) -> str:
+        # The OAuth and key URLs receive the application's credentials and tokens.
+        return check_endpoint(value, allow_http_loopback=True)
 
     @model_validator(mode="after")
     def _token_source(self) -> EbayNotificationSettings:

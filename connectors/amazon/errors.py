@@ -61,6 +61,17 @@ def check_response(
                 status=status,
                 rate_limit_per_s=rate,
             )
+        if document.get("errors"):
+            # A success status with an error list: the library would raise its own exception
+            # type, carrying Amazon's message (which can echo request values).
+            code = _error_code(document)
+            raise SpApiError(
+                f"{operation}: HTTP {status} with an error list" + (f" ({code})" if code else ""),
+                retryable=False,
+                status=status,
+                code=code,
+                rate_limit_per_s=rate,
+            )
         return document
     code = _error_code(document)
     detail = f" ({code})" if code else ("" if document is not None else ", no JSON error body")
@@ -79,7 +90,7 @@ def check_response(
 def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
         return None
     return document if isinstance(document, dict) else None
 

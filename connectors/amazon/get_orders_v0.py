@@ -8,12 +8,14 @@ from typing import Any
 
 from connectors.amazon.calls import Caller
 from connectors.amazon.errors import SpApiError
+from connectors.amazon.lifetimes import accepted_lifetime_s
 from connectors.amazon.mapping import MappingContext, map_v0
 from connectors.amazon.quarantine import QuarantineItem, quarantine_item
 from connectors.amazon.rdt import V0_RESTRICTED_RESOURCES, RestrictedDataTokens
 from connectors.amazon.resume import Window, amazon_time
 from connectors.amazon.sp_clients import SpApiClients
 from connectors.order import Order
+from connectors.quarantine import safe_order_id
 from connectors.ratelimit.base import Clock
 
 __all__ = ["GetOrdersV0"]
@@ -65,6 +67,14 @@ class GetOrdersV0:
         order_id = raw.get("AmazonOrderId") if isinstance(raw, dict) else None
         if not isinstance(order_id, str) or not order_id:
             return map_v0(raw, [], ctx)  # quarantined for the missing id
+        if safe_order_id(order_id) is None:
+            # It goes into the getOrderItems path: "../" or "?" there would call another URL.
+            return quarantine_item(
+                {"order": raw, "orderItems": []},
+                order_id_key="",
+                field="order.AmazonOrderId",
+                reason="payload: does not match the expected format",
+            )
         try:
             items = self._items(order_id)
         except SpApiError as exc:
@@ -79,8 +89,8 @@ class GetOrdersV0:
             )
         return map_v0(raw, items, ctx)
 
-    def _items(self, order_id: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
+    def _items(self, order_id: str) -> list[Any]:
+        items: list[Any] = []
         token: str | None = None
         while True:
             kwargs = {"NextToken": token} if token else {}
@@ -91,7 +101,9 @@ class GetOrdersV0:
             page = payload.get("OrderItems")
             if not isinstance(page, list):
                 raise SpApiError(f"{GET_ORDER_ITEMS}: response without OrderItems", retryable=False)
-            items.extend(item for item in page if isinstance(item, dict))
+            # Every entry, objects or not: one that is not quarantines the order (`map_v0`)
+            # rather than vanishing from it.
+            items.extend(page)
             token = payload.get("NextToken") or None
             if not isinstance(token, str):
                 return items
@@ -117,10 +129,9 @@ class GetOrdersV0:
             self._tokens,
             lambda: self._tokens.create_restricted_data_token(restrictedResources=resources),
         )
-        token, lifetime_s = (
-            (response.payload or {}).get("restrictedDataToken"),
-            (response.payload or {}).get("expiresIn"),
-        )
-        if not isinstance(token, str) or not token or not isinstance(lifetime_s, int):
+        payload = response.payload if isinstance(response.payload, dict) else {}
+        token = payload.get("restrictedDataToken")
+        lifetime_s = accepted_lifetime_s(payload.get("expiresIn"))
+        if not isinstance(token, str) or not token or lifetime_s is None:
             raise SpApiError(f"{CREATE_RDT}: response without a token", retryable=True)
         return token, lifetime_s

@@ -17,6 +17,7 @@ import httpx
 from sp_api.auth import AccessTokenResponse
 
 from connectors.amazon.errors import SpApiError, check_response
+from connectors.amazon.lifetimes import accepted_lifetime_s, renew_at
 from connectors.amazon.settings import AmazonAccountSettings
 from connectors.ratelimit.base import Clock
 
@@ -33,16 +34,12 @@ class LwaTokens:
         self._http = http
         self._lock = threading.Lock()
         self._token: str | None = None
-        self._expires_at: datetime | None = None
+        self._renew_at: datetime | None = None
         self.fetch_count = 0
 
     def needs_refresh(self) -> bool:
         with self._lock:
-            return (
-                self._token is None
-                or self._expires_at is None
-                or self._clock() >= (self._expires_at - _REFRESH_MARGIN)
-            )
+            return self._token is None or self._renew_at is None or self._clock() >= self._renew_at
 
     def refresh(self) -> None:
         """Fetch a new access token; raise `SpApiError` (retryable or not) on failure."""
@@ -59,18 +56,19 @@ class LwaTokens:
         except httpx.TransportError:
             raise SpApiError("lwa.token: connection failed", retryable=True) from None
         document = check_response("lwa.token", response.status_code, response.content, {})
-        token, lifetime_s = document.get("access_token"), document.get("expires_in")
-        if not isinstance(token, str) or not token or not isinstance(lifetime_s, int):
+        token = document.get("access_token")
+        lifetime_s = accepted_lifetime_s(document.get("expires_in"))
+        if not isinstance(token, str) or not token or lifetime_s is None:
             raise SpApiError("lwa.token: response without access_token/expires_in", retryable=True)
         with self._lock:
             self._token = token
-            self._expires_at = self._clock() + timedelta(seconds=lifetime_s)
+            self._renew_at = renew_at(self._clock(), lifetime_s, _REFRESH_MARGIN)
             self.fetch_count += 1
 
     def invalidate(self) -> None:
         with self._lock:
             self._token = None
-            self._expires_at = None
+            self._renew_at = None
 
     def access_token(self) -> str:
         if self.needs_refresh():

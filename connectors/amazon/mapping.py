@@ -24,11 +24,17 @@ from connectors.amazon.quarantine import (
     PayloadError,
     QuarantineItem,
     describe_validation_error,
+    field_path,
     quarantine_item,
 )
 from connectors.order import Order
+from connectors.quarantine import safe_order_id, unencodable_at
 
 __all__ = ["MappingContext", "map_v0", "map_v2026"]
+
+# Amazon's order ids are digits and dashes; the id goes into URLs, clear columns and the
+# sealed record's associated data, none of which may carry a control character or a slash.
+_ODD_ID = "payload: does not match the expected format"
 
 
 def map_v2026(raw: Any, ctx: MappingContext) -> Order | QuarantineItem:
@@ -42,6 +48,8 @@ def map_v2026(raw: Any, ctx: MappingContext) -> Order | QuarantineItem:
         return quarantine_item(
             raw, order_id_key="orderId", field=field, reason=f"payload: {problem}"
         )
+    if safe_order_id(payload.orderId) is None:
+        return quarantine_item(raw, order_id_key="", field="orderId", reason=_ODD_ID)
     try:
         data = order_fields_v2026(payload, ctx)
     except PayloadError as exc:
@@ -51,13 +59,14 @@ def map_v2026(raw: Any, ctx: MappingContext) -> Order | QuarantineItem:
     return _validated(data, raw, order_id_key="orderId")
 
 
-def map_v0(
-    raw_order: Any, raw_items: Sequence[Mapping[str, Any]], ctx: MappingContext
-) -> Order | QuarantineItem:
+def map_v0(raw_order: Any, raw_items: Sequence[Any], ctx: MappingContext) -> Order | QuarantineItem:
     """One order of a getOrders response with the items getOrderItems returned for it."""
     if not isinstance(raw_order, Mapping):
         return _not_an_object(raw_order, "order")
-    bundle = {"order": dict(raw_order), "orderItems": [dict(item) for item in raw_items]}
+    bundle = {
+        "order": dict(raw_order),
+        "orderItems": [dict(item) if isinstance(item, Mapping) else item for item in raw_items],
+    }
     order_id = raw_order.get("AmazonOrderId")
     try:
         payload = v0.V0Order.model_validate(raw_order)
@@ -66,6 +75,8 @@ def map_v0(
         return quarantine_item(
             bundle, order_id_key="", order_id=order_id, field=field, reason=f"payload: {problem}"
         )
+    if safe_order_id(payload.AmazonOrderId) is None:
+        return quarantine_item(bundle, order_id_key="", field="order.AmazonOrderId", reason=_ODD_ID)
     items: list[v0.V0OrderItem] = []
     for index, raw_item in enumerate(raw_items):
         try:
@@ -102,6 +113,17 @@ def _not_an_object(raw: object, field: str) -> QuarantineItem:
 def _validated(
     data: Json, raw: Mapping[str, Any], *, order_id_key: str, order_id: object = None
 ) -> Order | QuarantineItem:
+    # pydantic checks Unicode only where a field has constraints; a lone surrogate elsewhere
+    # would pass here and fail when the order is serialised to be sealed and stored.
+    bad = unencodable_at(data)
+    if bad is not None:
+        return quarantine_item(
+            raw,
+            order_id_key=order_id_key,
+            order_id=order_id,
+            field=field_path(bad),
+            reason="canonical order: not valid Unicode",
+        )
     try:
         return Order.model_validate(data)
     except ValidationError as exc:

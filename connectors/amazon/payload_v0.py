@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
+
+from connectors.amazon.timestamps import Timestamp
 
 __all__ = ["V0Order", "V0OrderItem"]
 
@@ -80,14 +82,14 @@ class Address(_Payload):
 
 class V0Order(_Payload):
     AmazonOrderId: str
-    PurchaseDate: AwareDatetime
-    LastUpdateDate: AwareDatetime
+    PurchaseDate: Timestamp
+    LastUpdateDate: Timestamp
     OrderStatus: str
     FulfillmentChannel: str | None = None
     MarketplaceId: str | None = None
     OrderTotal: Money | None = None
     EasyShipShipmentStatus: str | None = None
-    LatestDeliveryDate: AwareDatetime | None = None
+    LatestDeliveryDate: Timestamp | None = None
     ShippingAddress: Address | None = None
     BuyerInfo: BuyerInfoPart | None = None
     BuyerTaxInformation: BuyerTaxInformationPart | None = None

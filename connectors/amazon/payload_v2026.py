@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
+
+from connectors.amazon.timestamps import Timestamp
 
 __all__ = ["AmazonOrder", "CustomerAddress"]
 
@@ -24,8 +26,8 @@ class Money(_Payload):
 
 
 class DateTimeRange(_Payload):
-    earliestDateTime: AwareDatetime | None = None
-    latestDateTime: AwareDatetime | None = None
+    earliestDateTime: Timestamp | None = None
+    latestDateTime: Timestamp | None = None
 
 
 class SalesChannel(_Payload):
@@ -137,7 +139,7 @@ class PackageStatus(_Payload):
 class OrderPackage(_Payload):
     packageReferenceId: str
     packageStatus: PackageStatus | None = None
-    shipTime: AwareDatetime | None = None
+    shipTime: Timestamp | None = None
 
 
 class TaxRegistrationAttribute(_Payload):
@@ -160,8 +162,8 @@ class OrderTax(_Payload):
 
 class AmazonOrder(_Payload):
     orderId: str
-    createdTime: AwareDatetime
-    lastUpdatedTime: AwareDatetime
+    createdTime: Timestamp
+    lastUpdatedTime: Timestamp
     salesChannel: SalesChannel
     buyer: Buyer | None = None
     recipient: Recipient | None = None

@@ -5,7 +5,6 @@ The item type and the error description are shared with every connector (`connec
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +13,7 @@ from connectors.quarantine import (
     QuarantineItem,
     describe_validation_error,
     field_path,
+    payload_bytes,
     safe_order_id,
 )
 
@@ -30,7 +30,9 @@ def quarantine_item(
     raw: Mapping[str, Any], *, order_id_key: str, field: str, reason: str, order_id: object = None
 ) -> QuarantineItem:
     candidate = order_id if order_id is not None else raw.get(order_id_key)
-    payload = json.dumps(raw, separators=(",", ":"), ensure_ascii=False, default=str).encode()
     return QuarantineItem(
-        marketplace_order_id=safe_order_id(candidate), payload=payload, field=field, reason=reason
+        marketplace_order_id=safe_order_id(candidate),
+        payload=payload_bytes(raw),
+        field=field,
+        reason=reason,
     )

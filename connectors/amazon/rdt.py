@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from connectors.amazon.lifetimes import renew_at
 from connectors.ratelimit.base import Clock
 
 __all__ = ["V0_RESTRICTED_RESOURCES", "RestrictedDataTokens"]
@@ -41,24 +42,22 @@ class RestrictedDataTokens:
         self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None
-        self._expires_at: datetime | None = None
+        self._renew_at: datetime | None = None
         self.minted_count = 0
 
     def current(self) -> str:
         with self._lock:
-            fresh = self._expires_at is not None and self._clock() < (
-                self._expires_at - _REFRESH_MARGIN
-            )
+            fresh = self._renew_at is not None and self._clock() < self._renew_at
             if self._token is not None and fresh:
                 return self._token
         token, lifetime_s = self._mint()
         with self._lock:
             self._token = token
-            self._expires_at = self._clock() + timedelta(seconds=lifetime_s)
+            self._renew_at = renew_at(self._clock(), lifetime_s, _REFRESH_MARGIN)
             self.minted_count += 1
             return token
 
     def invalidate(self) -> None:
         with self._lock:
             self._token = None
-            self._expires_at = None
+            self._renew_at = None

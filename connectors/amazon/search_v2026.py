@@ -46,7 +46,8 @@ class SearchOrders:
         response = self._caller.call(
             OPERATION, self._client, lambda: self._client.search_orders(**params)
         )
-        raw_orders = response.payload.get("orders")
+        payload = response.payload if isinstance(response.payload, dict) else {}
+        raw_orders = payload.get("orders")
         if not isinstance(raw_orders, list):
             raise SpApiError(f"{OPERATION}: response without an orders list", retryable=False)
         pagination = response.pagination if isinstance(response.pagination, dict) else {}

@@ -3,7 +3,8 @@
 - The library builds the `host` header as `endpoint[8:]`, which is wrong for an `http://`
   endpoint (a loopback fake): we derive it from the URL.
 - The library parses an error response without a JSON `errors` list as success, and a
-  truncated JSON body as an empty one: every response goes through `check_response` first.
+  truncated JSON body as an empty one: every response goes through `check_response`, and the
+  `ApiResponse` is built from the document it checked.
 - Access tokens come from the account's own `LwaTokens`, not the library's shared cache.
 
 The library's operation methods (`search_orders`, `get_orders`, `get_order_items`,
@@ -20,7 +21,7 @@ import httpx
 from sp_api.api.orders.orders_2026_01_01 import OrdersV20260101
 from sp_api.api.orders.orders_v0 import OrdersV0
 from sp_api.api.tokens.tokens import Tokens
-from sp_api.base import Marketplaces
+from sp_api.base import ApiResponse, Marketplaces
 from sp_api.base.credential_provider import FromCodeCredentialProvider
 
 from connectors.amazon.errors import check_response
@@ -30,6 +31,8 @@ from connectors.ratelimit.base import Clock
 
 __all__ = ["SpApiClients", "build_clients"]
 
+# ApiResponse's own parameters, which a key of the document must not collide with.
+_RESERVED = frozenset({"self", "headers"})
 # Any marketplace of the region: the library wants one, we override endpoint and id anyway.
 _REGION_MARKETPLACE = {"na": Marketplaces.US, "eu": Marketplaces.DE, "fe": Marketplaces.JP}
 
@@ -61,9 +64,14 @@ class _Checked:
         res_no_data: bool = False,
         bulk: bool = False,
         wrap_list: bool = False,
-    ) -> Any:
-        check_response(self.operation, res.status_code, res.content, res.headers)
-        return super()._check_response(res, res_no_data, bulk, wrap_list)  # type: ignore[misc]
+    ) -> ApiResponse:
+        document = check_response(self.operation, res.status_code, res.content, res.headers)
+        # Built from the checked document rather than by the library, which parses the body
+        # again and passes its keys as keyword arguments: a top-level "headers" (or "self")
+        # key in Amazon's JSON would then be a TypeError instead of a response. The library's
+        # flags do not apply: every operation we call answers with one JSON object.
+        fields = {key: value for key, value in document.items() if key not in _RESERVED}
+        return ApiResponse(**fields, headers=res.headers)
 
 
 # The library is untyped, so mypy sees its classes as Any.

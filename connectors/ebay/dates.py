@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from connectors.quarantine import check_timestamp
+
 __all__ = ["NaiveTimestampError", "ebay_time", "parse_ebay_datetime"]
 
 # Date, 'T', time, optional fraction, then Z or an offset. fromisoformat alone would accept
@@ -39,9 +41,11 @@ def parse_ebay_datetime(raw: str) -> datetime:
         text = f"{head}.{digits.group()[:6].ljust(6, '0')}{tail[digits.end() :]}"
     try:
         # Converting can leave datetime's range (year 1 or 9999 with an offset).
-        return datetime.fromisoformat(text).astimezone(UTC)
+        value = datetime.fromisoformat(text).astimezone(UTC)
     except (ValueError, OverflowError):
         raise ValueError("expected an ISO 8601 date-time") from None
+    # Year 9999 converts, but the retention arithmetic cannot add days to it.
+    return check_timestamp(value)
 
 
 def ebay_time(value: datetime) -> str:

@@ -59,6 +59,10 @@ _text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_siz
 _date_times = st.datetimes(
     min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)
 ).map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ"))
+# Four in five Amazon-shaped ([0-9], not any Unicode digit); the connector quarantines the rest.
+_order_ids = st.integers(0, 4).flatmap(
+    lambda n: _text if n == 0 else st.from_regex(r"\A[0-9]{3}-[0-9]{7}-[0-9]{7}\Z")
+)
 # Plausible values where the canonical order is strict, mixed with what merely passes the schema.
 _OVERRIDES: dict[str, st.SearchStrategy[Any]] = {
     "currencyCode": st.sampled_from(["EUR", "USD", "BRL", "eur", ""]),
@@ -70,6 +74,9 @@ _OVERRIDES: dict[str, st.SearchStrategy[Any]] = {
     "PurchaseDate": _date_times | _text,
     "LastUpdateDate": _date_times | _text,
     "LatestDeliveryDate": _date_times,
+    # Mostly Amazon-shaped ids (the connector quarantines anything else), sometimes not.
+    "orderId": _order_ids,
+    "AmazonOrderId": _order_ids,
     "quantityOrdered": st.integers(0, 5) | st.integers(-5, -1),
     "QuantityOrdered": st.integers(0, 5),
 }
