@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -54,7 +55,10 @@ def check_endpoint(url: str, *, allow_http_loopback: bool, allow_query: bool = T
     try:
         parts = urlsplit(url)
         hostname, _port = parts.hostname, parts.port
-    except ValueError:
+        # The clients (httpx) parse more strictly than urlsplit, e.g. a host of four octal
+        # octets: refuse here what would only fail once a worker builds the client.
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
         raise ValueError("not a URL") from None
     if parts.username is not None or parts.password is not None:
         raise ValueError(

@@ -120,6 +120,14 @@ def test_plain_http_webhook_only_to_loopback_when_allowed(tmp_path: Path) -> Non
     assert "loopback" in problem.reason
 
 
+def test_a_webhook_url_the_http_client_cannot_parse_is_a_config_error(tmp_path: Path) -> None:
+    # urlsplit accepts a host of four octal octets; httpx refuses it when the worker starts.
+    odd = ACME.replace("https://erp.acme.example/orders", "https://0251.0376.0251.0376/")
+    [problem] = problems_of(write_config(tmp_path, {"acme": odd}))
+    assert (problem.field, problem.reason) == ("destinations[0].url", "not a URL")
+    assert "0251" not in problem.reason
+
+
 def test_keystore_must_not_share_the_data_database(tmp_path: Path) -> None:
     settings = '[database]\nurl = "sqlite:///var/x.db"\n[keystore]\nurl = "sqlite:///var/x.db"\n'
     [problem] = problems_of(write_config(tmp_path, settings=settings))
