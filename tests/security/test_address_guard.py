@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pydantic
 import pytest
 
 from pipeline.destinations import AddressPolicy, TransportError, Webhook
@@ -118,10 +119,11 @@ def test_a_webhook_url_spelling_the_metadata_address_is_refused(tmp_path: Path, 
 def test_a_webhook_url_with_an_octal_address_never_gets_as_far_as_a_request(
     tmp_path: Path,
 ) -> None:
-    # httpx refuses dotted octal outright, before the guard is asked.
-    config = webhook_config(tmp_path, "https://0251.0376.0251.0376/latest/meta-data/")
+    # httpx refuses dotted octal outright, and so does the config, before any worker starts.
+    with pytest.raises(pydantic.ValidationError, match="not a URL"):
+        webhook_config(tmp_path, "https://0251.0376.0251.0376/latest/meta-data/")
     with pytest.raises(httpx.InvalidURL):
-        Webhook(config)
+        httpx.URL("https://0251.0376.0251.0376/latest/meta-data/")
 
 
 @pytest.mark.parametrize(
