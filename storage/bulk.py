@@ -98,7 +98,7 @@ def _unnest(
     # Only identifiers from the table's metadata (quoted) and type names go into the text;
     # every value is a bound parameter.
     sql = (
-        f"INSERT INTO {preparer.format_table(table)} "  # noqa: S608
+        f"INSERT INTO {preparer.format_table(table)} "  # noqa: S608  # nosec B608
         f"({', '.join(preparer.quote(name) for name in names)}) "
         f"SELECT * FROM unnest({', '.join(arrays)})"
     )
