@@ -109,6 +109,9 @@ class _Outcomes:
     superseded: list[ClaimedDelivery] = field(default_factory=list)
     failed: list[_Failure] = field(default_factory=list)
     unsent: list[ClaimedDelivery] = field(default_factory=list)
+    # Why the unsent rows were not sent: a failing destination (they wait with the failed
+    # batch), or the lease running out (they are due at once).
+    unsent_after_failure: bool = False
 
 
 @dataclass
@@ -182,6 +185,7 @@ class Forwarder:
                 # The destination is failing: the rest waits with this batch instead of
                 # spending attempts on a receiver that is down.
                 outcomes.unsent += [row for later in batches[position + 1 :] for row, _ in later]
+                outcomes.unsent_after_failure = True
                 break
         return self._record(client_id, name, outcomes)
 
@@ -201,7 +205,8 @@ class Forwarder:
         outgoing: list[tuple[ClaimedDelivery, OutgoingOrder]] = []
         for row in rows:
             found = opened[row.order_id]
-            if found.outcome in ("missing", "superseded") or found.version != row.order_version:
+            # Covers missing and superseded orders too (their version is None or another).
+            if found.version != row.order_version:
                 outcomes.superseded.append(row)
             elif found.order is None:
                 reason = "PII shredded before delivery"
@@ -271,9 +276,9 @@ class Forwarder:
                 session,
                 [row.id for row in outcomes.unsent],
                 worker_id=self.worker_id,
-                retry_at=retry_at,
+                retry_at=retry_at if outcomes.unsent_after_failure else now,
             )
-            if not outcomes.failed:
+            if not outcomes.unsent_after_failure:
                 report.requeue_ids = [row.id for row in outcomes.unsent]
             for outcome, rows in sent.items():
                 if not rows:

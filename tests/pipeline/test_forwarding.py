@@ -243,3 +243,22 @@ def test_a_claim_running_out_of_lease_time_hands_the_rest_back_to_be_sent_again(
     jobs.drain()
     assert counts(deployment) == {"delivered": 5}
     assert receiver.stats.duplicates == 0
+
+
+def test_rows_left_for_want_of_lease_time_are_requeued_even_after_a_permanent_failure(
+    deployment: Deployment,
+    jobs: Jobs,
+    receiver: WebhookReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = store_orders(deployment, 3)
+    receiver.respond_with(400)
+    readings = iter([0.0, 0.0])
+    monkeypatch.setattr("pipeline.forward.time.monotonic", lambda: next(readings, 1e9))
+
+    report = jobs.forwarder.forward([ids[0]])
+
+    # The first order was refused for good; the others were never tried and are due now.
+    assert (report.dead, report.delivered) == (1, 0)
+    assert sorted(report.requeue_ids) == ids[1:]
+    assert counts(deployment) == {"dead": 1, "pending": 2}
