@@ -46,18 +46,9 @@ def open_order(runtime: Runtime, order_id: int, *, purpose: Purpose, actor: str)
     if row is None:
         raise LookupError(f"no order with id {order_id}")
     subject = {"order_id": row.id, "version": row.version, "bucket_day": str(row.bucket_day)}
-    pii: dict[str, object] | None = None
-    outcome = "shredded"
-    if row.pii_ciphertext is not None and row.wrapped_data_key is not None:
-        ref = RecordRef(
-            row.client_id, row.marketplace, row.marketplace_order_id, row.schema_version
-        )
-        try:
-            pii = json.loads(runtime.vault.open(ref, row.pii_ciphertext, row.wrapped_data_key))
-            outcome = "ok"
-            metrics.record_decrypt(row.client_id, purpose.value)
-        except DecryptError:
-            outcome = "unreadable"
+    outcome, pii = _decrypt(runtime, row)
+    if pii is not None:
+        metrics.record_decrypt(row.client_id, purpose.value)
     now = runtime.clock()
     alarm_count = runtime.decrypt_alarm.record(actor, now)
     with write_session(runtime.sessions) as session:
@@ -133,6 +124,7 @@ def open_orders(
             for row in session.scalars(sa.select(OrderRow).where(OrderRow.id.in_(list(order_ids))))
         }
     opened: dict[int, Opened] = {}
+    plaintext: dict[int, dict[str, object]] = {}
     attempted: dict[tuple[str, str], list[OrderRow]] = {}
     for order_id in order_ids:
         row = rows.get(order_id)
@@ -142,9 +134,11 @@ def open_orders(
         if versions is not None and versions.get(order_id, row.version) != row.version:
             opened[order_id] = Opened(order_id, row.version, "superseded", None)
             continue
-        result = _open_row(runtime, row)
-        opened[order_id] = result
-        attempted.setdefault((row.client_id, result.outcome), []).append(row)
+        outcome, pii = _decrypt(runtime, row)
+        if pii is not None:
+            plaintext[order_id] = pii
+        opened[order_id] = Opened(order_id, row.version, outcome, None)
+        attempted.setdefault((row.client_id, outcome), []).append(row)
     if not attempted:
         return opened
     now = runtime.clock()
@@ -169,15 +163,19 @@ def open_orders(
                 metrics.record_decrypt(client_id, purpose.value, len(group))
         first_client = next(iter(attempted))[0]
         _append_alarm(runtime, session, first_client, actor, alarm_count, now)
+    # Joined only now, after the events committed, as `open_order` does.
+    for order_id, pii in plaintext.items():
+        row = rows[order_id]
+        opened[order_id] = Opened(order_id, row.version, "ok", join(Order, dict(row.clear), pii))
     return opened
 
 
-def _open_row(runtime: Runtime, row: OrderRow) -> Opened:
+def _decrypt(runtime: Runtime, row: OrderRow) -> tuple[str, dict[str, object] | None]:
+    """(outcome, PII) of one order row: ("ok", pii), ("shredded", None) or ("unreadable", None)."""
     if row.pii_ciphertext is None or row.wrapped_data_key is None:
-        return Opened(row.id, row.version, "shredded", None)
+        return "shredded", None
     ref = RecordRef(row.client_id, row.marketplace, row.marketplace_order_id, row.schema_version)
     try:
-        pii = json.loads(runtime.vault.open(ref, row.pii_ciphertext, row.wrapped_data_key))
+        return "ok", json.loads(runtime.vault.open(ref, row.pii_ciphertext, row.wrapped_data_key))
     except DecryptError:
-        return Opened(row.id, row.version, "unreadable", None)
-    return Opened(row.id, row.version, "ok", join(Order, dict(row.clear), pii))
+        return "unreadable", None
