@@ -28,7 +28,7 @@ from storage.errors import OrderShreddedError
 from storage.models import BlindIndexEntry, Delivery, Order
 from storage.outbox import delivery_idempotency_key
 from storage.sqltypes import ensure_utc
-from storage.statements import insert_on_conflict, rowcount
+from storage.statements import rowcount
 
 # Core tables for the multi-row INSERTs: the ORM's unit of work costs more than the SQL here.
 _ORDERS = cast(sa.Table, Order.__table__)
@@ -155,25 +155,11 @@ def upsert_order(
     if state is not None and state.content_digest == record.content_digest:
         return UpsertResult(state.order_id, state.version, "unchanged", ())
     if state is None:
-        inserted = session.execute(
-            insert_on_conflict(session, Order)
-            .values(
-                client_id=record.client_id,
-                marketplace=record.marketplace,
-                account=record.account,
-                marketplace_order_id=record.marketplace_order_id,
-                version=1,
-                first_stored_at=now,
-                last_stored_at=now,
-                **_payload(record),
-            )
-            .on_conflict_do_nothing(
-                index_elements=["client_id", "marketplace", "marketplace_order_id"]
-            )
-            .returning(Order.id)
-        ).scalar_one_or_none()
+        inserted = _insert_first_versions(session, [record], now).get(_order_key(record))
         if inserted is not None:
-            delivery_ids = _write_version_rows(session, inserted, 1, record, destinations, now)
+            (delivery_ids,) = _write_version_rows(
+                session, [(inserted, 1, record, destinations)], now
+            )
             return UpsertResult(inserted, 1, "created", delivery_ids)
         # A concurrent transaction created it first and has committed: continue as an update.
 
@@ -199,7 +185,9 @@ def upsert_order(
         .values(status="superseded", lease_until=None, leased_by=None)
     )
     session.execute(sa.delete(BlindIndexEntry).where(BlindIndexEntry.order_id == current.id))
-    delivery_ids = _write_version_rows(session, current.id, version, record, destinations, now)
+    (delivery_ids,) = _write_version_rows(
+        session, [(current.id, version, record, destinations)], now
+    )
     return UpsertResult(current.id, version, "updated", delivery_ids)
 
 
@@ -247,8 +235,8 @@ def upsert_orders(
         ]
         # Lost a race with a concurrent transaction: continue as an update, like upsert_order.
         one_by_one += [p for p in fresh if _order_key(items[p][0]) not in inserted]
-        delivery_ids = _write_first_version_rows(
-            session, [(order_id, items[p][0], items[p][1]) for p, order_id in created], now
+        delivery_ids = _write_version_rows(
+            session, [(order_id, 1, items[p][0], items[p][1]) for p, order_id in created], now
         )
         for (position, order_id), ids in zip(created, delivery_ids, strict=True):
             results[position] = UpsertResult(order_id, 1, "created", ids)
@@ -295,18 +283,19 @@ def _insert_first_versions(
     return {(row.marketplace, row.marketplace_order_id): row.id for row in rows}
 
 
-def _write_first_version_rows(
+def _write_version_rows(
     session: Session,
-    orders: Sequence[tuple[int, OrderRecord, Sequence[str]]],
+    versions: Sequence[tuple[int, int, OrderRecord, Sequence[str]]],
     now: datetime,
 ) -> list[tuple[int, ...]]:
-    """Blind-index and outbox rows of many new orders, one multi-row INSERT per table."""
+    """Blind-index and outbox rows of (order id, version, record, destinations), distinct
+    orders; one multi-row INSERT per table. The outbox row ids, per entry, in its order."""
     insert_many(
         session,
         _BLIND_INDEX,
         [
             {"client_id": record.client_id, "order_id": order_id, "kind": kind, "digest": digest}
-            for order_id, record, _ in orders
+            for order_id, _, record, _ in versions
             for kind, digest in dict.fromkeys(record.blind_index)
         ],
     )
@@ -314,8 +303,8 @@ def _write_first_version_rows(
         session,
         _DELIVERIES,
         [
-            _delivery_values(order_id, 1, record, destination, now)
-            for order_id, record, destinations in orders
+            _delivery_values(order_id, version, record, destination, now)
+            for order_id, version, record, destinations in versions
             for destination in dict.fromkeys(destinations)
         ],
         returning=("id", "order_id", "destination"),
@@ -323,7 +312,7 @@ def _write_first_version_rows(
     ids = {(row.order_id, row.destination): row.id for row in returned}
     return [
         tuple(ids[(order_id, destination)] for destination in dict.fromkeys(destinations))
-        for order_id, _, destinations in orders
+        for order_id, _, _, destinations in versions
     ]
 
 
@@ -367,43 +356,6 @@ def _payload(record: OrderRecord) -> dict[str, Any]:
         "bucket_day": record.bucket_day,
         "expires_on": record.expires_on,
     }
-
-
-def _write_version_rows(
-    session: Session,
-    order_id: int,
-    version: int,
-    record: OrderRecord,
-    destinations: Sequence[str],
-    now: datetime,
-) -> tuple[int, ...]:
-    session.add_all(
-        BlindIndexEntry(client_id=record.client_id, order_id=order_id, kind=kind, digest=digest)
-        for kind, digest in dict.fromkeys(record.blind_index)
-    )
-    deliveries = [
-        Delivery(
-            order_id=order_id,
-            order_version=version,
-            client_id=record.client_id,
-            destination=destination,
-            idempotency_key=delivery_idempotency_key(
-                record.client_id,
-                record.marketplace,
-                record.marketplace_order_id,
-                version,
-                destination,
-            ),
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        for destination in dict.fromkeys(destinations)
-    ]
-    session.add_all(deliveries)
-    session.flush()
-    return tuple(delivery.id for delivery in deliveries)
 
 
 def get_order(session: Session, order_id: int) -> Order | None:
