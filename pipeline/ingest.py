@@ -109,7 +109,7 @@ class Ingestor:
             with write_session(self.runtime.sessions) as session:
                 stored = upsert_orders(session, [(r, d) for _, r, d, _ in writes], now)
                 for (position, _, _, expired), result in zip(writes, stored, strict=True):
-                    if expired and result.outcome != "unchanged":
+                    if expired:
                         mark_shredded(
                             session, result.order_id, reason="expired_on_arrival", now=now
                         )
