@@ -7,10 +7,13 @@ caller enqueues forwarding after this returns (after commit).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from connectors.classify import canonical_json, drop_pii, split
 from connectors.order import PII_SCHEMA_VERSION, Order
@@ -20,7 +23,9 @@ from pipeline.expiry import expiry_day
 from pipeline.runtime import Runtime
 from storage import (
     OrderRecord,
+    OrderState,
     UpsertResult,
+    is_sqlite,
     mark_shredded,
     order_states,
     upsert_orders,
@@ -69,6 +74,7 @@ def blind_index_entries(vault: PiiVault, order: Order) -> Iterator[tuple[str, st
 class _Prepared:
     order: Order
     clear: dict[str, Any]
+    clear_json: str
     pii_bytes: bytes
     digest: str
 
@@ -90,10 +96,30 @@ class Ingestor:
         """
         if any(order.client_id != client.id for order in orders):
             raise ValueError("order belongs to another client")
+        prepared = [self._prepare(self.runtime.vault, client, order) for order in orders]
+        keys = [item.order.key[1:] for item in prepared]
+        if is_sqlite(self.runtime.data_engine):
+            # One writer at a time: read without the write lock, so that a page with nothing
+            # new neither waits for it nor holds it.
+            with self.runtime.sessions() as session:
+                states = order_states(session, client.id, keys)
+            return self._store(
+                client, prepared, states, lambda: write_session(self.runtime.sessions)
+            )
+        # PostgreSQL: the read and the write share a transaction (reading locks nothing), a
+        # connection check-out and two round trips fewer per page.
+        with write_session(self.runtime.sessions) as session:
+            states = order_states(session, client.id, keys)
+            return self._store(client, prepared, states, lambda: nullcontext(session))
+
+    def _store(
+        self,
+        client: ClientConfig,
+        prepared: list[_Prepared],
+        states: dict[tuple[str, str], OrderState],
+        write: Callable[[], AbstractContextManager[Session]],
+    ) -> list[UpsertResult]:
         vault = self.runtime.vault
-        prepared = [self._prepare(vault, client, order) for order in orders]
-        with self.runtime.sessions() as session:
-            states = order_states(session, client.id, (p.order.key[1:] for p in prepared))
         results: list[UpsertResult | None] = [None] * len(prepared)
         writes: list[tuple[int, OrderRecord, list[str], bool]] = []
         now = self.runtime.clock()
@@ -106,8 +132,10 @@ class Ingestor:
             record, expired = self._record(vault, client, item, now)
             writes.append((position, record, [] if expired else destinations, expired))
         if writes:
-            with write_session(self.runtime.sessions) as session:
-                stored = upsert_orders(session, [(r, d) for _, r, d, _ in writes], now)
+            with write() as session:
+                stored = upsert_orders(
+                    session, [(r, d) for _, r, d, _ in writes], now, states=states
+                )
                 for (position, _, _, expired), result in zip(writes, stored, strict=True):
                     if expired:
                         mark_shredded(
@@ -120,10 +148,12 @@ class Ingestor:
     def _prepare(vault: PiiVault, client: ClientConfig, order: Order) -> _Prepared:
         order = drop_pii(order, frozenset(client.pii.drop))
         clear, pii = split(order)
+        clear_bytes = canonical_json(clear)
         pii_bytes = canonical_json(pii)
         # Keyed, so the digest of a low-entropy order cannot be brute-forced back to its PII.
-        digest = vault.content_digest(client.id, canonical_json(clear) + b"\x00" + pii_bytes)
-        return _Prepared(order, clear, pii_bytes, digest)
+        digest = vault.content_digest(client.id, clear_bytes + b"\x00" + pii_bytes)
+        # The same canonical text becomes the clear column: serialised once, not twice.
+        return _Prepared(order, clear, clear_bytes.decode(), pii_bytes, digest)
 
     @staticmethod
     def _record(
@@ -162,5 +192,6 @@ class Ingestor:
             latest_delivery_by=order.latest_delivery_by,
             delivery_source=order.delivery_source,
             blind_index=() if expired else tuple(blind_index_entries(vault, order)),
+            clear_json=item.clear_json,
         )
         return record, expired

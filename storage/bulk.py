@@ -2,13 +2,15 @@
 
 PostgreSQL gets one array parameter per column, unnested server-side:
 
-    INSERT INTO t (a, b) SELECT * FROM unnest(CAST(%(p0)b AS TEXT[]), CAST(%(p1)b AS BYTEA[]))
+    INSERT INTO t (a, b, c) SELECT u1, u2, CAST(%(p2)b AS TEXT)
+    FROM unnest(CAST(%(p0)b AS TEXT[]), CAST(%(p1)b AS BYTEA[])) AS u(u1, u2)
 
-so the statement's text is the same for 1 row or 1,000. That matters more than it looks:
+so the statement's text does not grow with the rows. That matters more than it looks:
 SQLAlchemy's default for an executemany with RETURNING ("insertmanyvalues") renders one VALUES
 group per row, and psycopg re-parses that text for placeholders on every call, which cost more
-than the database's own work for a page of orders. SQLite, in process, has no such cost and
-takes the ordinary executemany.
+than the database's own work for a page of orders. A column whose rows all hold the same value
+(`c` above) is bound once as a scalar. SQLite, in process, has no such costs and takes the
+ordinary executemany.
 
 Values are bound exactly as the columns' types would bind them (aware UTC datetimes, JSON
 serialised), so rows read back the same whichever path wrote them.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +28,12 @@ from sqlalchemy.orm import Session
 
 from storage.db import is_sqlite
 from storage.statements import insert_on_conflict
+
+
+class JsonText(str):
+    """A JSON column's value already serialised: written as it is, not serialised again."""
+
+    __slots__ = ()
 
 
 def insert_many(
@@ -55,6 +64,9 @@ def _executemany(
     skip_conflicts_on: Sequence[str],
     returning: Sequence[str],
 ) -> list[sa.Row[Any]]:
+    if any(type(value) is JsonText for row in rows for value in row.values()):
+        # SQLite binds through the column types, which would serialise the text once more.
+        rows = [{k: _json_value(v) for k, v in row.items()} for row in rows]
     statement: Any = insert_on_conflict(session, table)
     if skip_conflicts_on:
         statement = statement.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
@@ -63,6 +75,15 @@ def _executemany(
         return list(session.execute(statement, list(rows)))
     session.execute(statement, list(rows))
     return []
+
+
+def _json_value(value: Any) -> Any:
+    return json.loads(value) if type(value) is JsonText else value
+
+
+# Types whose equal values are stored identically (not Decimal: 1.0 == 1.00; not float:
+# 0.0 == -0.0), so one of them may stand for all.
+_EXACT_TYPES = frozenset({type(None), str, int, bool, bytes, date, datetime})
 
 
 def _unnest(
@@ -76,31 +97,35 @@ def _unnest(
     names = list(rows[0])
     preparer = dialect.identifier_preparer
     arrays: list[str] = []
-    params: dict[str, list[Any]] = {}
+    selected: list[str] = []
+    params: dict[str, Any] = {}
     for position, name in enumerate(names):
         column = table.c[name]
         sql_type = column.type.compile(dialect=dialect)
-        bind = column.type.bind_processor(dialect)
         values = [row[name] for row in rows]
-        if isinstance(column.type, sa.JSON):
-            # Sent as text and cast: psycopg would otherwise need a JSON wrapper per value.
-            bind = None
-            serialize = getattr(dialect, "_json_serializer", None) or json.dumps
-            values = [None if v is None else serialize(v) for v in values]
-        elif isinstance(column.type, sa.types.TypeDecorator):
-            values = [column.type.process_bind_param(v, dialect) for v in values]
-            bind = None
-        if bind is not None:
-            values = [bind(v) for v in values]
-        params[f"p{position}"] = values
+        first = values[0]
+        param = f"p{position}"
+        # A value every row shares (the page's client, its clock, the NULLs of a new order)
+        # is bound once, as a scalar: psycopg dumps array elements one by one, in Python.
+        if type(first) in _EXACT_TYPES and values.count(first) == len(values):
+            params[param] = _bind_values(column, dialect, [first])[0]
+            selected.append(f"CAST(%({param})b AS {sql_type})")
+            continue
+        params[param] = _bind_values(column, dialect, values)
         # %(name)b: psycopg sends the array in binary, with no per-element quoting to do.
-        arrays.append(f"CAST(%(p{position})b AS {sql_type}[])")
+        arrays.append(f"CAST(%({param})b AS {sql_type}[])")
+        selected.append(f"u{len(arrays)}")
+    if not arrays:  # every row the same: one array still gives unnest its row count
+        params["p0"] = [params["p0"]] * len(rows)
+        arrays.append(f"CAST(%(p0)b AS {table.c[names[0]].type.compile(dialect=dialect)}[])")
+        selected[0] = "u1"
     # Only identifiers from the table's metadata (quoted) and type names go into the text;
     # every value is a bound parameter.
     sql = (
         f"INSERT INTO {preparer.format_table(table)} "  # noqa: S608  # nosec B608
         f"({', '.join(preparer.quote(name) for name in names)}) "
-        f"SELECT * FROM unnest({', '.join(arrays)})"
+        f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)})"
+        f" AS u({', '.join(f'u{n}' for n in range(1, len(arrays) + 1))})"
     )
     if skip_conflicts_on:
         sql += (
@@ -111,3 +136,15 @@ def _unnest(
     # Driver SQL: psycopg's own placeholders, which SQLAlchemy's text() cannot spell.
     result = session.connection().exec_driver_sql(sql, params)
     return list(result) if returning else []
+
+
+def _bind_values(column: sa.Column[Any], dialect: sa.Dialect, values: list[Any]) -> list[Any]:
+    """`values` as the column's type would bind them."""
+    if isinstance(column.type, sa.JSON):
+        # Sent as text and cast: psycopg would otherwise need a JSON wrapper per value.
+        serialize = getattr(dialect, "_json_serializer", None) or json.dumps
+        return [v if v is None or type(v) is JsonText else serialize(v) for v in values]
+    if isinstance(column.type, sa.types.TypeDecorator):
+        return [column.type.process_bind_param(v, dialect) for v in values]
+    bind = column.type.bind_processor(dialect)
+    return values if bind is None else [bind(v) for v in values]

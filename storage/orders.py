@@ -22,8 +22,8 @@ from typing import Any, Literal, NamedTuple, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from storage.bulk import insert_many
-from storage.db import require_write_lock
+from storage.bulk import JsonText, insert_many
+from storage.db import is_sqlite, require_write_lock
 from storage.errors import OrderShreddedError
 from storage.models import BlindIndexEntry, Delivery, Order
 from storage.outbox import delivery_idempotency_key
@@ -69,6 +69,9 @@ class OrderRecord:
     latest_delivery_by: datetime | None = None
     delivery_source: str | None = None
     blind_index: Sequence[tuple[str, str]] = ()
+    # `clear` as JSON text, when the caller has serialised it anyway (for its content digest):
+    # a new order's row is written with it instead of serialising `clear` a second time.
+    clear_json: str | None = None
 
     def __post_init__(self) -> None:
         sealed = (self.pii_ciphertext, self.wrapped_data_key, self.bucket_day)
@@ -120,24 +123,50 @@ def order_states(
     for marketplace, marketplace_order_id in dict.fromkeys(keys):
         by_marketplace.setdefault(marketplace, []).append(marketplace_order_id)
     states: dict[tuple[str, str], OrderState] = {}
-    # Equality on the index's leading columns and IN on the last: a plain index lookup per key,
-    # where a row-value IN over two columns may be planned as a scan.
+    read = _read_states if is_sqlite(session) else _read_states_postgresql
     for marketplace, order_ids in by_marketplace.items():
         for start in range(0, len(order_ids), _STATE_CHUNK_KEYS):
-            rows = session.execute(
-                sa.select(
-                    Order.marketplace_order_id, Order.id, Order.version, Order.content_digest
-                ).where(
-                    Order.client_id == client_id,
-                    Order.marketplace == marketplace,
-                    Order.marketplace_order_id.in_(order_ids[start : start + _STATE_CHUNK_KEYS]),
-                )
-            )
-            for row in rows:
-                states[(marketplace, row.marketplace_order_id)] = OrderState(
-                    row.id, row.version, row.content_digest
-                )
+            chunk = order_ids[start : start + _STATE_CHUNK_KEYS]
+            for order_id, id_, version, digest in read(session, client_id, marketplace, chunk):
+                states[(marketplace, order_id)] = OrderState(id_, version, digest)
     return states
+
+
+def _read_states(
+    session: Session, client_id: str, marketplace: str, order_ids: list[str]
+) -> Iterable[tuple[str, int, int, str]]:
+    # Equality on the index's leading columns and IN on the last: a plain index lookup per key,
+    # where a row-value IN over two columns may be planned as a scan.
+    return cast(
+        Iterable[tuple[str, int, int, str]],
+        session.execute(
+            sa.select(
+                Order.marketplace_order_id, Order.id, Order.version, Order.content_digest
+            ).where(
+                Order.client_id == client_id,
+                Order.marketplace == marketplace,
+                Order.marketplace_order_id.in_(order_ids),
+            )
+        ),
+    )
+
+
+# The same lookup with the keys as one array parameter, sent in binary: the text is constant,
+# so nothing is rendered per call (an expanding IN renders one placeholder per key), and the
+# server plans an index scan over the array's values.
+_STATES_POSTGRESQL = (
+    "SELECT marketplace_order_id, id, version, content_digest FROM orders"
+    " WHERE client_id = %(client_id)s AND marketplace = %(marketplace)s"
+    " AND marketplace_order_id = ANY(CAST(%(order_ids)b AS VARCHAR[]))"
+)
+
+
+def _read_states_postgresql(
+    session: Session, client_id: str, marketplace: str, order_ids: list[str]
+) -> Iterable[tuple[str, int, int, str]]:
+    params = {"client_id": client_id, "marketplace": marketplace, "order_ids": order_ids}
+    cursor = session.connection().exec_driver_sql(_STATES_POSTGRESQL, params)
+    return cast(Iterable[tuple[str, int, int, str]], cursor.fetchall())
 
 
 def upsert_order(
@@ -192,7 +221,11 @@ def upsert_order(
 
 
 def upsert_orders(
-    session: Session, items: Sequence[tuple[OrderRecord, Sequence[str]]], now: datetime
+    session: Session,
+    items: Sequence[tuple[OrderRecord, Sequence[str]]],
+    now: datetime,
+    *,
+    states: Mapping[tuple[str, str], OrderState] | None = None,
 ) -> list[UpsertResult]:
     """`upsert_order` for many orders (each with its destinations), in the caller's transaction.
 
@@ -201,6 +234,11 @@ def upsert_orders(
     that a concurrent transaction created first take `upsert_order`'s path one by one. A
     changed payload of a shredded order is not stored: its result is "unchanged" (the PII
     must not come back), where `upsert_order` raises `OrderShreddedError`.
+
+    `states`: what `order_states` returned for these items (all of one client), if the caller
+    has just read it, so the page is not read twice. It may be stale: an order created since
+    loses the INSERT's conflict and one that changed since is re-read under its row lock,
+    exactly as when the states are read here.
     """
     now = ensure_utc(now)
     require_write_lock(session, "upsert_orders")
@@ -208,15 +246,19 @@ def upsert_orders(
     by_client: dict[str, list[int]] = {}
     for position, (record, _) in enumerate(items):
         by_client.setdefault(record.client_id, []).append(position)
+    if states is not None and len(by_client) > 1:
+        raise ValueError("states are per client; these items belong to several clients")
     for client_id, positions in by_client.items():
-        states = order_states(session, client_id, (_order_key(items[p][0]) for p in positions))
+        known = states
+        if known is None:
+            known = order_states(session, client_id, (_order_key(items[p][0]) for p in positions))
         fresh: list[int] = []
         one_by_one: list[int] = []
         seen: set[tuple[str, str]] = set()
         for position in positions:
             record = items[position][0]
             key = _order_key(record)
-            state = states.get(key)
+            state = known.get(key)
             if key in seen or (state is not None and state.content_digest != record.content_digest):
                 one_by_one.append(position)
             elif state is None:
@@ -274,6 +316,9 @@ def _insert_first_versions(
                 "shredded_at": None,
                 "shred_reason": None,
                 **_payload(record),
+                "clear": dict(record.clear)
+                if record.clear_json is None
+                else JsonText(record.clear_json),
             }
             for record in records
         ],

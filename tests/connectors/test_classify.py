@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Annotated, get_args
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from connectors.classify import (
     CLEAR,
@@ -128,3 +132,77 @@ def test_naive_timestamps_are_refused() -> None:
 
     with pytest.raises(ValueError, match="timezone"):
         make_order(purchased_at=datetime(2026, 1, 1, 12, 0))
+
+
+# --- canonical_json: byte-identical to the json.dumps it replaced ----------------------------
+#
+# Every stored content digest was computed over json.dumps' bytes; one differing byte would make
+# every stored order look changed on its next pull (re-versioned, forwarded again).
+
+
+def _reference_json(data: object) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# Every code point, lone surrogates included, and integers of any size.
+_any_text = st.text(alphabet=st.characters(codec=None), max_size=12)
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | _any_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_any_text, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_json_values)
+def test_canonical_json_is_byte_identical_to_json_dumps(value: object) -> None:
+    try:
+        expected = _reference_json(value)
+    except UnicodeEncodeError:  # a lone surrogate: refused as before
+        with pytest.raises(UnicodeEncodeError):
+            canonical_json(value)  # type: ignore[arg-type]
+        return
+    assert canonical_json(value) == expected  # type: ignore[arg-type]
+
+
+@given(orders)
+def test_canonical_json_of_both_parts_is_byte_identical_to_json_dumps(order: Order) -> None:
+    for part in split(order):
+        assert canonical_json(part) == _reference_json(part)
+
+
+def test_canonical_json_handles_what_orjson_refuses_like_json_dumps() -> None:
+    awkward = '\x00\x1f\x7f\u2028\u2029\ufeff "quoted" \\ / Grüße 漢字 😀'
+    order = make_order(
+        buyer=Buyer(name=awkward, email="x@example.invalid", tax_info={awkward: awkward}),
+        items=(OrderItem(marketplace_item_id="1", title=awkward, quantity=2**64 + 1),),
+    )
+    for part in split(order):
+        assert canonical_json(part) == _reference_json(part)
+    with pytest.raises(UnicodeEncodeError):
+        canonical_json({"name": "\ud800"})
+
+
+def test_the_content_digest_input_of_a_known_order_is_unchanged() -> None:
+    # Known answer, computed with the json.dumps implementation and the original split.
+    clear, pii = split(make_order())
+    data = canonical_json(clear) + b"\x00" + canonical_json(pii)
+    assert hashlib.sha256(data).hexdigest() == (
+        "05e24a00f3d905337b7fb81f4d27d2b950d7f03a34bd15f56a3f9e2a016dad15"
+    )
+
+
+def _annotations(model: type[Classified]) -> Iterator[object]:
+    for info in model.model_fields.values():
+        stack = [info.annotation]
+        while stack:
+            annotation = stack.pop()
+            yield annotation
+            stack.extend(get_args(annotation))
+            if isinstance(annotation, type) and issubclass(annotation, Classified):
+                yield from _annotations(annotation)
+
+
+def test_no_field_dumps_as_a_json_float() -> None:
+    # orjson and json.dumps spell some floats differently (1e16 vs 1e+16): canonical_json's
+    # equality holds only because no field is a float (Decimal dumps as a string).
+    assert float not in set(_annotations(Order))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from storage import orders
@@ -149,3 +151,77 @@ def test_concurrent_overlapping_pages_store_each_order_once(data_db: MigratedDat
     assert all(r.outcome in ("created", "unchanged") for batch in results for r in batch)
     assert len(_rows(data_db, Order, "id")) == 80
     assert len(_rows(data_db, Delivery, "id")) == 80 * 2
+
+
+def _outcomes(
+    db: MigratedDatabase, client_id: str, ns: Sequence[tuple[int, str]], *, pass_states: bool
+) -> list[tuple[str, int, int]]:
+    page = [_record(n, payload, client_id=client_id) for n, payload in ns]
+    with write_session(db.sessions) as session:
+        states = None
+        if pass_states:
+            keys = [(r.marketplace, r.marketplace_order_id) for r in page]
+            states = orders.order_states(session, client_id, keys)
+        results = orders.upsert_orders(session, [(r, ("erp",)) for r in page], NOW, states=states)
+    return [(r.outcome, r.version, len(r.delivery_ids)) for r in results]
+
+
+def test_states_the_caller_read_give_the_same_results_as_states_read_inside(
+    data_db: MigratedDatabase,
+) -> None:
+    # Client "inside" stores with the states upsert_orders reads; "passed" passes them in.
+    pages = [
+        [(1, "a"), (2, "a"), (4, "a")],
+        [(1, "a"), (2, "b"), (3, "a"), (3, "b"), (5, "a")],
+        [(1, "a"), (2, "b"), (5, "c"), (6, "a"), (6, "a")],
+    ]
+    for page in pages:
+        assert _outcomes(data_db, "inside", page, pass_states=False) == _outcomes(
+            data_db, "passed", page, pass_states=True
+        )
+    with data_db.sessions() as session:
+        rows = session.execute(
+            sa.select(Order.client_id, Order.marketplace_order_id, Order.version)
+        ).all()
+    inside = sorted(row[1:] for row in rows if row[0] == "inside")
+    assert inside
+    assert inside == sorted(row[1:] for row in rows if row[0] == "passed")
+
+
+def test_stale_states_are_corrected_under_the_lock(data_db: MigratedDatabase) -> None:
+    # States read before another writer created one order and changed another.
+    _upsert_many(data_db, [_record(1)])
+    with data_db.sessions() as session:
+        stale = orders.order_states(
+            session, "acme", [("amazon", _record(n).marketplace_order_id) for n in (1, 2)]
+        )
+    _upsert_many(data_db, [_record(1, "b"), _record(2)])
+
+    with write_session(data_db.sessions) as session:
+        results = orders.upsert_orders(
+            session, [(_record(1, "c"), ("erp",)), (_record(2), ("erp",))], NOW, states=stale
+        )
+
+    assert [(r.outcome, r.version) for r in results] == [("updated", 3), ("unchanged", 1)]
+
+
+def test_states_of_one_client_are_refused_for_a_page_of_several(
+    data_db: MigratedDatabase,
+) -> None:
+    page = [(_record(1), ("erp",)), (_record(2, client_id="other"), ("erp",))]
+    with write_session(data_db.sessions) as session, pytest.raises(ValueError, match="several"):
+        orders.upsert_orders(session, page, NOW, states={})
+
+
+def test_clear_json_text_is_stored_as_the_clear_part(data_db: MigratedDatabase) -> None:
+    clear = {"currency": "EUR", "note": 'Grüße "quoted" \\ \n', "items": [{"qty": 10**20}]}
+    text = json.dumps(clear, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    records = [_record(1, clear=clear, clear_json=text), _record(2, clear=clear)]
+
+    results = _upsert_many(data_db, records)
+
+    with data_db.sessions() as session:
+        for result in results:
+            row = session.get(Order, result.order_id)
+            assert row is not None
+            assert row.clear == clear
