@@ -210,7 +210,7 @@ def canonical_json(data: Json) -> bytes:
     different byte would re-version every stored order on its next pull. orjson gives the same
     bytes, several times faster, for what `model_dump(mode="json")` yields for our models
     (str, int, bool, None, lists, dicts; no floats: Decimal dumps as a string), as
-    tests/connectors/test_canonical_json.py checks. What orjson refuses (integers beyond 64
+    tests/connectors/test_classify.py checks. What orjson refuses (integers beyond 64
     bits, lone surrogates, non-str keys) takes json's path, with json's result or error.
     """
     try:
