@@ -4,6 +4,10 @@ Each page's orders are stored (in one transaction, idempotently), its broken pay
 quarantined sealed, and only then is the cursor saved: a pull killed mid-page resumes from the
 last saved page, and the orders it stores again are no-ops. Forwarding is enqueued per page,
 after the page's rows committed.
+
+An order that sealing or storage refuses (a poison order, see `pipeline.order_failures`) is
+quarantined like a broken payload, so it cannot hold the page, and the account, back; an
+outage stops the pull before the cursor moves.
 """
 
 from __future__ import annotations
@@ -28,14 +32,24 @@ from connectors.ebay import (
 )
 from connectors.errors import ConnectorError
 from connectors.order import Order
+from connectors.quarantine import QuarantineItem, payload_bytes, safe_order_id
 from connectors.ratelimit import BlockingLimiter, BucketStore, Limiter, RedisBuckets
 from crypto import RecordRef, RootKeyError
 from pipeline import metrics
 from pipeline.clients import AmazonAccount, ClientConfig, EbayAccount
 from pipeline.ingest import Ingestor
 from pipeline.jobs.actors import Jobs
+from pipeline.order_failures import failure_reason, is_order_failure
 from pipeline.runtime import Runtime
-from storage import SqlBuckets, SqlCallBudget, audit, get_cursor, save_cursor, write_session
+from storage import (
+    SqlBuckets,
+    SqlCallBudget,
+    UpsertResult,
+    audit,
+    get_cursor,
+    save_cursor,
+    write_session,
+)
 from storage.quarantine import add_quarantined, find_quarantined
 
 log = logging.getLogger(__name__)
@@ -265,16 +279,17 @@ class Puller:
         page: _Page,
         report: PullReport,
     ) -> None:
-        ingest = Ingestor(self.runtime)
+        results, poisoned = self._store_orders(client, page.orders)
         delivery_ids: list[int] = []
-        for result in ingest.store_many(client, page.orders):
+        for result in results:
             setattr(report, result.outcome, getattr(report, result.outcome) + 1)
             metrics.record_order_stored(client.id, result.outcome)
             delivery_ids += result.delivery_ids
-        for item in page.quarantined:
+        quarantined = [*page.quarantined, *poisoned]
+        for item in quarantined:
             self._quarantine(client, marketplace, account, item)
-        if page.quarantined:
-            metrics.record_order_stored(client.id, "quarantined", len(page.quarantined))
+        if quarantined:
+            metrics.record_order_stored(client.id, "quarantined", len(quarantined))
         now = self.runtime.clock()
         with write_session(self.runtime.sessions) as session:
             save_cursor(
@@ -288,12 +303,55 @@ class Puller:
                 now=now,
             )
         report.pages += 1
-        report.orders += len(page.orders)
-        report.quarantined += len(page.quarantined)
+        report.orders += len(page.orders) - len(poisoned)
+        report.quarantined += len(quarantined)
         report.messages += self.jobs.enqueue_deliveries(delivery_ids)
         report.page_state = page.state
         report.page_purchased_at = tuple(o.purchased_at for o in page.orders)
         report.page_updated_at = tuple(o.updated_at for o in page.orders)
+
+    def _store_orders(
+        self, client: ClientConfig, orders: Sequence[Order]
+    ) -> tuple[list[UpsertResult], list[QuarantineItem]]:
+        """Store a page's orders: (results of those stored, quarantine items of those refused).
+
+        The page goes in one transaction. Should that fail for one order's data, each order is
+        stored on its own, and those that fail again become quarantine items; any other
+        failure (an outage) is raised and nothing of the page's transaction is kept. Orders
+        stored on their own before an outage stay stored: their outbox rows are committed, and
+        the sweep sends what their lost messages would have.
+        """
+        ingest = Ingestor(self.runtime)
+        try:
+            return ingest.store_many(client, orders), []
+        except Exception as exc:
+            if not is_order_failure(exc):
+                raise
+            # The type only: the message of a value error may quote the value.
+            log.warning(
+                "a page of %s failed to store as a whole (%s); storing its %d order(s) one by one",
+                client.id,
+                type(exc).__name__,
+                len(orders),
+            )
+        results: list[UpsertResult] = []
+        poisoned: list[QuarantineItem] = []
+        for order in orders:
+            try:
+                results += ingest.store_many(client, [order])
+            except Exception as exc:
+                if not is_order_failure(exc):
+                    raise
+                poisoned.append(_poisoned(order, exc))
+                log.warning(
+                    "order %s of %s/%s/%s not stored (%s): quarantined",
+                    safe_order_id(order.marketplace_order_id) or "(odd id)",
+                    client.id,
+                    order.marketplace.value,
+                    order.account,
+                    type(exc).__name__,
+                )
+        return results, poisoned
 
     def _quarantine(
         self, client: ClientConfig, marketplace: str, account: str, item: _QuarantineItem
@@ -357,6 +415,18 @@ class Puller:
                 details=details,
                 now=self.runtime.clock(),
             )
+
+
+def _poisoned(order: Order, exc: Exception) -> QuarantineItem:
+    """The quarantine item for an order storage refused: the canonical order, to be sealed."""
+    field_name, reason = failure_reason(exc)
+    return QuarantineItem(
+        marketplace_order_id=safe_order_id(order.marketplace_order_id),
+        # The marketplace's own payload is gone by now; the canonical order holds what it said.
+        payload=payload_bytes(order.model_dump(mode="json")),
+        field=field_name,
+        reason=reason,
+    )
 
 
 def amazon_settings(client: ClientConfig, account: AmazonAccount) -> AmazonAccountSettings:
