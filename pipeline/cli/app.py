@@ -13,6 +13,8 @@ from typer.core import TyperGroup
 
 from crypto import CryptoError
 from pipeline.config import CONFIG_ENV, Config, ConfigError, config_path, load_config
+from pipeline.logs import close_logging, configure_logging
+from pipeline.settings import mask_passwords
 from storage import StorageError
 
 
@@ -30,8 +32,11 @@ class _Group(TyperGroup):
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, sa.exc.OperationalError):
         # The driver's own message; SQLAlchemy's wrapper would add the failed statement.
-        return f"database: {str(exc.orig).strip().splitlines()[0]}"
-    return str(exc).strip()
+        text = f"database: {str(exc.orig).strip().splitlines()[0]}"
+    else:
+        text = str(exc).strip()
+    # No message we build quotes a URL with its password; one from a library still might.
+    return mask_passwords(text)
 
 
 app = typer.Typer(
@@ -53,10 +58,13 @@ class State:
 
     def load(self) -> Config:
         try:
-            return load_config(self.config_file)
+            config = load_config(self.config_file)
         except ConfigError as exc:
             print_problems(exc)
             raise typer.Exit(code=2) from None
+        # The configured log file and level, from here on; `root` installed stderr already.
+        configure_logging(config.settings.logging)
+        return config
 
 
 def print_problems(exc: ConfigError) -> None:
@@ -82,6 +90,10 @@ def root(
     ] = None,
 ) -> None:
     ctx.obj = State(config_file=config_path(config))
+    # Every command logs through the redacting handlers, whatever it does and whether or not
+    # it ever reads the configuration; they are removed when the command ends.
+    configure_logging()
+    ctx.call_on_close(close_logging)
 
 
 def state(ctx: typer.Context) -> State:

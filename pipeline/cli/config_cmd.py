@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from pipeline.cli.app import app, console, state
+from pipeline.cli.app import app, console, err_console, state
 from pipeline.clients import ClientConfig, WebhookDestination
+from pipeline.settings import mask_passwords
 
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -46,10 +48,25 @@ def check(ctx: typer.Context) -> None:
     config = state(ctx).load()
     settings = config.settings
     console.print(f"[bold]settings[/] {config.path}")
-    console.print(
-        f"  database {_redact(settings.database.url)} · key store {_redact(settings.keystore.url)}"
-        f" · root key {settings.kms.provider} · broker {_redact(settings.broker.url)}"
+    database, keystore, broker = (
+        escape(mask_passwords(url))  # an IPv6 host's brackets are not markup
+        for url in (settings.database.url, settings.keystore.url, settings.broker.url)
     )
+    console.print(
+        f"  database {database} · key store {keystore}"
+        f" · root key {settings.kms.provider} · broker {broker}",
+        highlight=False,
+    )
+    for field, advice in settings.inline_passwords():
+        # Named, never shown: the point of the warning is that the password sits in a file
+        # that gets copied, diffed and pasted into tickets.
+        err_console.print(
+            f"[yellow]warning:[/] {escape(str(config.path))}: [bold]{field}[/]: "
+            "holds a password inline "
+            f"(a secret is never inline elsewhere in the configuration; {advice})",
+            soft_wrap=True,
+            highlight=False,
+        )
     table = Table(title=f"{len(config.clients)} client(s)", title_justify="left")
     for column in ("client", "accounts", "destinations", "retention", "PII dropped"):
         table.add_column(column, overflow="fold")
@@ -63,15 +80,3 @@ def check(ctx: typer.Context) -> None:
         )
     console.print(table)
     console.print("[green]configuration OK[/]")
-
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    if url.startswith(("sqlite", "postgresql")):
-        return make_url(url).render_as_string(hide_password=True)
-    if "@" in url:  # amqp://user:password@host -> amqp://user:***@host
-        scheme, _, rest = url.partition("://")
-        creds, _, host = rest.rpartition("@")
-        return f"{scheme}://{creds.split(':')[0]}:***@{host}"
-    return url

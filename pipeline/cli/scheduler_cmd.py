@@ -13,7 +13,6 @@ from pipeline.cli.app import app, console, err_console, state
 from pipeline.cli.options import parse_now
 from pipeline.jobs.actors import Jobs
 from pipeline.jobs.broker import make_broker
-from pipeline.logs import configure_logging
 from pipeline.runtime import Runtime
 from pipeline.scheduler import (
     DEFAULT_TICK_S,
@@ -64,7 +63,6 @@ def scheduler_command(
                     highlight=False,
                 )
                 return
-            configure_logging(config.settings.logging)
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             signal.signal(signal.SIGINT, lambda *_: stop.set())

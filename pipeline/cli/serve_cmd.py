@@ -24,7 +24,6 @@ from pipeline.http.ebay_keys import (
 )
 from pipeline.jobs.account_deletion import register_account_deletion_actor
 from pipeline.jobs.broker import is_inline, make_broker, worker
-from pipeline.logs import configure_logging
 from pipeline.runtime import Runtime
 from pipeline.settings import EbayNotificationSettings
 
@@ -107,7 +106,6 @@ def serve_command(
                 ),
                 send_erase=erase_actor.send,
             )
-        configure_logging(config.settings.logging)
         if inline_worker is not None:
             inline_worker.start()
         log.info("serving on %s:%d (eBay account deletion %s)", host, port, "on" if ebay else "off")
