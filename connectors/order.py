@@ -22,7 +22,13 @@ PII_SCHEMA_VERSION = 1
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must carry a timezone")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # Year 1 with a positive offset (or 9999 with a negative one) has no UTC time.
+        # pydantic reports only ValueError as a validation error naming the field; an
+        # OverflowError would escape validation and fail the whole page instead of one order.
+        raise ValueError("timestamp outside the supported range") from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]

@@ -3,12 +3,14 @@
 We parse the bytes ourselves rather than trusting ebaysdk's reply object: ebaysdk raises an
 AttributeError on an HTML or empty body, drops timestamps' timezones, and builds its error
 text from eBay's messages. Documents with a DTD are refused before parsing (eBay never sends
-one; no entity is ever expanded), and the namespace is stripped so paths read as eBay's field
-names.
+one; no entity is ever expanded), characters XML 1.0 forbids are replaced with U+FFFD (see
+`xml_chars`: one buyer's stray control character must not make the whole page unreadable), and
+the namespace is stripped so paths read as eBay's field names.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from xml.etree.ElementTree import Element, ParseError
@@ -17,8 +19,11 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from connectors.ebay.errors import ApiError, classify_api_errors, http_error
+from connectors.ebay.xml_chars import replace_illegal_characters
 
 __all__ = ["OrdersPage", "parse_get_orders"]
+
+log = logging.getLogger(__name__)
 
 CALL = "GetOrders"
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -38,7 +43,16 @@ class OrdersPage:
 
 
 def parse_get_orders(status: int, body: bytes, *, account: str) -> OrdersPage:
-    root = _document(status, body)
+    root, replaced = _document(status, body)
+    if replaced:
+        # A count and the account, never the text around it (buyer-entered, so PII).
+        log.warning(
+            "%s answer for eBay account %r held %d character(s) XML 1.0 forbids; "
+            "each was replaced with U+FFFD",
+            CALL,
+            account,
+            replaced,
+        )
     if root.tag != f"{CALL}Response":
         raise http_error(CALL, status, "an XML document that is not a GetOrders response")
     ack = _text(root, "Ack")
@@ -65,11 +79,14 @@ def parse_get_orders(status: int, body: bytes, *, account: str) -> OrdersPage:
     )
 
 
-def _document(status: int, body: bytes) -> Element:
+def _document(status: int, body: bytes) -> tuple[Element, int]:
+    """The document's root, and how many forbidden characters were replaced to parse it."""
     if not body.strip():
         raise http_error(CALL, status, "an empty body")
     if _DTD.search(body):
         raise http_error(CALL, status, "a non-XML body")
+    # After the DTD check, which thus sees the bytes as sent; the replacement cannot make one.
+    body, replaced = replace_illegal_characters(body)
     try:
         # The byte check above misses a DTD in a UTF-16 body; defusedxml refuses any DTD,
         # entity or external reference whatever the encoding.
@@ -81,7 +98,7 @@ def _document(status: int, body: bytes) -> Element:
     for element in root.iter():
         if isinstance(element.tag, str) and element.tag.startswith("{"):
             element.tag = element.tag.partition("}")[2]
-    return root
+    return root, replaced
 
 
 def _text(node: Element, path: str) -> str | None:

@@ -16,10 +16,20 @@ from typing import Protocol
 
 from connectors.ratelimit.plans import UsagePlan
 
-__all__ = ["BlockingLimiter", "BucketStore", "Clock", "Limiter", "Sleep", "take_from_bucket"]
+__all__ = [
+    "CLOCK_RESOLUTION_S",
+    "BlockingLimiter",
+    "BucketStore",
+    "Clock",
+    "Limiter",
+    "Sleep",
+    "take_from_bucket",
+]
 
 Clock = Callable[[], datetime]
 """Returns the current time, timezone-aware (UTC)."""
+#: A `datetime` cannot move by less than a microsecond.
+CLOCK_RESOLUTION_S = 1e-6
 Sleep = Callable[[float], None]
 """Blocks for the given number of seconds."""
 
@@ -72,14 +82,23 @@ class BlockingLimiter:
     """
 
     def __init__(
-        self, store: BucketStore, *, clock: Clock, sleep: Sleep, reserve_tokens: float = 1.0
+        self,
+        store: BucketStore,
+        *,
+        clock: Clock,
+        sleep: Sleep,
+        reserve_tokens: float = 1.0,
+        clock_resolution_s: float = CLOCK_RESOLUTION_S,
     ) -> None:
         if reserve_tokens < 0:
             raise ValueError("reserve_tokens must not be negative")
+        if not clock_resolution_s > 0:
+            raise ValueError("clock_resolution_s must be positive")
         self._store = store
         self._clock = clock
         self._sleep = sleep
         self._reserve_tokens = reserve_tokens
+        self._clock_resolution_s = clock_resolution_s
         self._observed: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -92,7 +111,10 @@ class BlockingLimiter:
             wait_s = self._store.take(key, plan.rate_per_s, capacity, self._clock().timestamp())
             if wait_s <= 0.0:
                 return
-            self._sleep(wait_s)
+            # A wait shorter than the clock can move (a float's leftover after the previous
+            # sleep was rounded to whole microseconds) would leave the clock where it was and
+            # the bucket as empty: the loop would spin. Sleeping one tick always makes progress.
+            self._sleep(max(wait_s, self._clock_resolution_s))
 
     def observe_rate(self, key: str, rate_per_s: float) -> None:
         # Every response carries the header; write to the store only when the rate changes.

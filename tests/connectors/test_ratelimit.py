@@ -220,3 +220,22 @@ def test_worker_processes_sharing_redis_stay_within_one_plan_together(redis_url:
     client = redis.Redis.from_url(redis_url)
     client.delete(prefix + "acme/acme-eu/op")
     client.close()
+
+
+def test_the_blocking_limiter_never_spins_on_a_wait_shorter_than_the_clock_can_move() -> None:
+    class MicrosecondClock(Clock):
+        """A datetime clock: a sleep moves it by whole microseconds, rounded like timedelta."""
+
+        def sleep(self, seconds: float) -> None:
+            assert len(self.sleeps_s) < 1000, "the limiter spins without the clock moving"
+            super().sleep(seconds)
+
+    clock = MicrosecondClock()
+    limiter = BlockingLimiter(MemoryBuckets(), clock=clock.now, sleep=clock.sleep)
+    # One token at a time, three a second: a third of a second is 333333.33 µs, so the first
+    # sleep leaves a third of a microsecond owed, which timedelta rounds to nothing.
+    plan = UsagePlan(rate_per_s=3.0, burst=2)
+    for _ in range(4):
+        limiter.acquire("acme/op", plan)
+    assert all(seconds >= 1e-6 for seconds in clock.sleeps_s)
+    assert sum(clock.sleeps_s) == pytest.approx(1.0, abs=1e-5)

@@ -123,3 +123,100 @@ def test_a_warning_is_not_a_failure_and_a_coming_token_expiry_is_reported() -> N
         25,
     )
     assert [o.tag for o in page.orders] == ["Order"]  # namespace stripped
+
+
+# --- characters XML 1.0 forbids, as eBay has sent them in buyer-entered text -----------------
+
+
+def _two_orders_with_name(name: str) -> bytes:
+    """A page of two orders; the first one's shipping name is `name`, spliced in raw."""
+    from tests.connectors.ebay.nodes import BASE_ORDER, order_with, response_xml
+
+    address = {**BASE_ORDER["ShippingAddress"], "Name": "NAME-PLACEHOLDER"}
+    body = response_xml([order_with(ShippingAddress=address), order_with(OrderID="12-34567-89013")])
+    return body.replace(b"NAME-PLACEHOLDER", name.encode())
+
+
+@pytest.mark.parametrize(
+    "illegal",
+    [
+        "\x01",
+        "\x00",
+        "\x0b",
+        "\x1f",
+        "\uffff",
+        "\ufffe",
+        "&#x1;",
+        "&#1;",
+        "&#x0;",
+        "&#xD800;",
+        "&#xFFFE;",
+        "&#1114112;",
+        "&#x000000000001;",
+    ],
+)
+def test_one_illegal_character_costs_neither_the_page_nor_the_order(
+    illegal: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from connectors.ebay import MappingContext, map_orders
+    from connectors.order import Order
+
+    with caplog.at_level("WARNING", logger="connectors.ebay.response"):
+        page = parse_get_orders(
+            200, _two_orders_with_name(f"Ada{illegal}Adler"), account="acme-ebay"
+        )
+    orders = list(map_orders(page.orders, MappingContext("acme", "acme-ebay", "3")))
+    first, second = orders
+    assert isinstance(first, Order)
+    assert isinstance(second, Order)
+    assert first.shipping_address is not None
+    assert first.shipping_address.name == "Ada\ufffdAdler"
+    assert second.marketplace_order_id == "12-34567-89013"
+    # The operator learns it happened, and for which account, never the text around it.
+    assert "1 character(s) XML 1.0 forbids" in caplog.text
+    assert "'acme-ebay'" in caplog.text
+    assert "Ada" not in caplog.text
+
+
+def test_legal_characters_and_references_are_left_alone(caplog: pytest.LogCaptureFixture) -> None:
+    from connectors.ebay.xml_chars import replace_illegal_characters
+
+    body = _two_orders_with_name("Ad&#xE9;le&#10;&#9;&#x1F600;\t\u00e9\U0001f600 &amp;#x1;")
+    assert replace_illegal_characters(body) == (body, 0)
+    with caplog.at_level("WARNING"):
+        page = parse_get_orders(200, body, account="acme-ebay")
+    assert len(page.orders) == 2
+    assert "forbids" not in caplog.text
+
+
+def test_a_utf16_answer_is_not_rewritten() -> None:
+    from connectors.ebay.xml_chars import replace_illegal_characters
+
+    text = (
+        _two_orders_with_name("Ada Adler").decode().replace('encoding="UTF-8"', 'encoding="UTF-16"')
+    )
+    body = text.encode("utf-16")
+    assert replace_illegal_characters(body) == (body, 0)
+    assert len(parse_get_orders(200, body, account="acme-ebay").orders) == 2
+
+
+def test_a_dtd_is_still_refused_when_the_body_also_holds_illegal_characters() -> None:
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol\x01">]>'
+        b"<GetOrdersResponse><Ack>&lol;&#x1;</Ack></GetOrdersResponse>"
+    )
+    assert "non-XML" in _parse(200, bomb).message
+
+
+def test_an_illegal_character_in_a_timestamp_quarantines_that_order_only() -> None:
+    from connectors.ebay import MappingContext, QuarantineItem, map_orders
+    from connectors.order import Order
+
+    body = _two_orders_with_name("Ada Adler").replace(
+        b"2026-02-01T08:15:30.250Z", b"2026-02-01T08:15:\x0130.250Z", 1
+    )
+    page = parse_get_orders(200, body, account="acme-ebay")
+    first, second = map_orders(page.orders, MappingContext("acme", "acme-ebay", "3"))
+    assert isinstance(first, QuarantineItem)
+    assert first.field == "CreatedTime"
+    assert isinstance(second, Order)
