@@ -3,7 +3,10 @@
 Contenders, each sealing then opening ~600 bytes of order PII per record, one record at a time:
 
 * ordervault   `PiiVault.seal` + `PiiVault.open` (fresh data key per record, wrapped by a cached
-               bucket key; AD binds client, marketplace, order id, schema version)
+               bucket key; AD binds client, marketplace, order id, schema version), as shipped:
+               on the compiled backend (crypto/_aead.c on OpenSSL) when it is built
+* ordervault-python  the same on the pure-Python fallback backend (cryptography's AESGCM), what
+               an install without a C compiler or the OpenSSL headers runs
 * bare         the same primitives with nothing around them (two AES-256-GCM objects, four AEAD
                calls, one os.urandom call per record): a plain per-record-key design. Its AES
                work is the floor ordervault sits on; its randomness is not, since ordervault
@@ -52,7 +55,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 from tink import aead  # noqa: E402
 
 import storage  # noqa: E402
-from crypto import PiiVault, RecordRef, init_local_root_key  # noqa: E402
+from crypto import PiiVault, RecordRef, _format, backend, init_local_root_key  # noqa: E402
 from storage.keystore import SqlKeyStore  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "crypto.json"
@@ -62,7 +65,7 @@ HIT_RATE_TARGET = 0.999
 CACHE_STREAM_ORDERS = 200_000
 CACHE_STREAM_DAYS = 60
 # Records per round: enough for ~0.5 s of work each, so timer noise stays small.
-RECORDS = {"ordervault": 40_000, "bare": 40_000, "tink": 20_000}
+RECORDS = {"ordervault": 40_000, "ordervault-python": 40_000, "bare": 40_000, "tink": 20_000}
 ESDK_RECORDS = {"esdk-default": 150, "esdk-commit": 1_500}
 
 
@@ -114,13 +117,21 @@ def per_s(records: int, run: Callable[[int], None]) -> float:
 # --- contenders -------------------------------------------------------------------------------
 
 
-def ordervault_runner(workdir: Path) -> Callable[[int], None]:
+def ordervault_runner(workdir: Path, *, fallback: bool = False) -> Callable[[int], None]:
+    """`fallback`: on the pure-Python backend, as if the C extension had not been built."""
+    workdir.mkdir(exist_ok=True)
     url = f"sqlite:///{workdir / 'keys.db'}"
     storage.upgrade(url, keystore=True)
-    vault = PiiVault(
-        init_local_root_key(workdir / "root.key"),
-        SqlKeyStore(storage.create_engine(url, keystore=True)),
-    )
+    native = _format.native
+    if fallback:
+        _format.native = None  # a vault picks its backend when it is made
+    try:
+        vault = PiiVault(
+            init_local_root_key(workdir / "root.key"),
+            SqlKeyStore(storage.create_engine(url, keystore=True)),
+        )
+    finally:
+        _format.native = native
     bucket_day = datetime.now(UTC).date() + timedelta(days=30)
 
     def run(records: int) -> None:
@@ -225,7 +236,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ov-bench-") as tmp:
         workdir = Path(tmp)
         runners: dict[str, tuple[int, Callable[[int], None]]] = {
-            "ordervault": (RECORDS["ordervault"], ordervault_runner(workdir)),
+            "ordervault": (RECORDS["ordervault"], ordervault_runner(workdir / "shipped")),
+            "ordervault-python": (
+                RECORDS["ordervault-python"],
+                ordervault_runner(workdir / "fallback", fallback=True),
+            ),
             "bare": (RECORDS["bare"], bare_runner()),
             "tink": (RECORDS["tink"], tink_runner()),
             "esdk-default": (ESDK_RECORDS["esdk-default"], esdk_runner(None)),
@@ -253,6 +268,9 @@ def main() -> int:
             "processor": platform.processor() or platform.machine(),
         },
         "unit": "records per second, each record sealed then opened (seal+open pairs/s)",
+        # The backend of the "ordervault" row; "cryptography" means the extension was not built
+        # and that row measured the fallback, like "ordervault-python".
+        "ordervault_backend": backend(),
         "pii_bytes": round(statistics.mean(len(p) for p in PIIS)),
         "rounds": ROUNDS,
         "ops_per_s": {name: round(value) for name, value in medians.items()},
@@ -295,14 +313,14 @@ def main() -> int:
 
 def print_table(result: dict[str, Any]) -> None:
     print(f"seal+open of one ~{result['pii_bytes']}-byte order PII, median of {ROUNDS} rounds")
-    print(f"{'contender':<14}{'records/s':>12}{'ordervault x':>14}{'paired':>9}   rounds")
+    print(f"{'contender':<19}{'records/s':>12}{'ordervault x':>14}{'paired':>9}   rounds")
     for name, value in result["ops_per_s"].items():
         ratio = result["ordervault_ratio"].get(name)
         paired = result["ordervault_ratio_paired"].get(name)
         shown = "" if ratio is None else f"{ratio:,.2f}"
         shown_paired = "" if paired is None else f"{paired:,.2f}"
         rounds = ", ".join(f"{v:,}" for v in result["rounds_ops_per_s"][name])
-        print(f"{name:<14}{value:>12,}{shown:>14}{shown_paired:>9}   {rounds}")
+        print(f"{name:<19}{value:>12,}{shown:>14}{shown_paired:>9}   {rounds}")
     cache = result["cache"]
     print(
         f"bucket-key cache: {cache['hits']:,} hits, {cache['misses']:,} misses over"
@@ -311,6 +329,9 @@ def print_table(result: dict[str, Any]) -> None:
     )
     for name, target in result["targets"].items():
         print(f"target {name} >= {target['target']:,}: {'met' if target['met'] else 'MISSED'}")
+    print(f"ordervault backend: {result['ordervault_backend']}")
+    if result["ordervault_backend"] != "openssl":
+        print("WARNING: crypto._aead is not built: the ordervault row measured the fallback")
     print(f"machine: {result['machine']['platform']}, {result['machine']['cpu_count']} CPUs")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 

@@ -40,9 +40,18 @@ Public API (everything else, notably `_format`, is private)::
     finish_root_rotations(keystore: KeyStore, keyring: RootKeyring,
                           *, clock_s=time.time) -> list[RotationReport]
 
+    backend() -> str    # "openssl" or "cryptography": which implementation seals and opens
+
 Errors: every exception is a `CryptoError`; every failure to open is a `DecryptError`.
+
+Backends: records are sealed and opened by a small C extension on the system's OpenSSL 3
+(crypto/_aead.c, built by `pip install` when a C compiler and the OpenSSL headers are present;
+`backend()` is "openssl"), else by the same format in Python on pyca/cryptography's AESGCM
+("cryptography"). Both write the same bytes, so either opens what the other sealed; the
+compiled one is about twice as fast per record and keeps keys out of Python memory.
 """
 
+from crypto._format import backend
 from crypto.blind_index import normalize_email, normalize_identifier, normalize_phone
 from crypto.cache import CacheStats
 from crypto.errors import (
@@ -93,6 +102,7 @@ __all__ = [
     "RotationError",
     "RotationReport",
     "Sealed",
+    "backend",
     "discard_retired_local_root_keys",
     "finish_root_rotations",
     "init_local_root_key",

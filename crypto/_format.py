@@ -18,6 +18,12 @@ computed once per cached bucket key, the record's once per call: this is the hot
 
 Every nonce is 96 random bits. A data key encrypts exactly one plaintext and a bucket key wraps at
 most a few million data keys, far below the 2**32 messages per key that random GCM nonces allow.
+
+Two implementations of the per-record functions (`seal_record`, `open_record`,
+`unwrap_data_key`, `wrap_data_key`) write the same bytes: the Python ones below, on
+cryptography's `AESGCM`, and `native` (crypto/_aead.c, on OpenSSL directly, keys held as
+`native.SecretKey`), which does each in one C call. `native` is None when the package was
+installed without a C compiler or the OpenSSL headers; `backend()` names the one in use.
 """
 
 from __future__ import annotations
@@ -28,12 +34,19 @@ import json
 import struct
 from collections.abc import Mapping
 from datetime import date
+from types import ModuleType
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from crypto.errors import DecryptError
 from crypto.records import RecordRef
+
+native: ModuleType | None
+try:
+    from crypto import _aead as native
+except ImportError:  # built without a compiler or OpenSSL headers: the Python functions below
+    native = None
 
 KEY_BYTES = 32
 KEY_ID_BYTES = 16
@@ -59,6 +72,12 @@ WrappedKeyParts = tuple[bytes, bytes, bytes]
 _ROOT_WRAP_V1 = 1
 _ROOT_WRAP_HEADER_V1 = bytes([_ROOT_WRAP_V1])
 _ROOT_WRAP_BYTES = 1 + NONCE_BYTES + KEY_BYTES + TAG_BYTES
+
+
+def backend() -> str:
+    """ "openssl" when the compiled per-record path (crypto/_aead.c) is loaded, else
+    "cryptography" (the pure-Python path on pyca/cryptography's AESGCM)."""
+    return "cryptography" if native is None else "openssl"
 
 
 def _record_ad(record: RecordRef) -> bytes:

@@ -13,11 +13,18 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["BucketKeyCache", "CacheStats", "LruCache", "UnwrappedBucketKey"]
+if TYPE_CHECKING:
+    from crypto._aead import SecretKey
+
+__all__ = ["BucketAead", "BucketKeyCache", "CacheStats", "LruCache", "UnwrappedBucketKey"]
+
+# The bucket key as the backend in use holds it (crypto/_format.py): a compiled `SecretKey`, or
+# cryptography's AESGCM on the pure-Python path.
+BucketAead: TypeAlias = "AESGCM | SecretKey"
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -43,7 +50,7 @@ class UnwrappedBucketKey:
         client_id: str,
         day: date,
         key_id: str,
-        aead: AESGCM,
+        aead: BucketAead,
         ad: bytes,
         usable_until_s: float,
     ) -> None:

@@ -12,13 +12,14 @@ import os
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from types import ModuleType
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from crypto import _format
 from crypto._randomness import RandomPool
 from crypto.blind_index import CONTENT_KIND, IndexKey, normalize
-from crypto.cache import BucketKeyCache, CacheStats, LruCache, UnwrappedBucketKey
+from crypto.cache import BucketAead, BucketKeyCache, CacheStats, LruCache, UnwrappedBucketKey
 from crypto.errors import BucketDestroyedError, DecryptError, InvalidValueError, KeyStoreError
 from crypto.keystore import ACTIVE, DESTROYED, BucketKeyRow, IndexKeyRow, KeyStore
 from crypto.records import (
@@ -55,7 +56,8 @@ class PiiVault:
     call. A bucket key is never used on or after the start (UTC) of its day, in any process,
     whether or not the expiry job has destroyed it yet; `cache_ttl_s` bounds how long a bucket
     destroyed early by another process (client off-boarding) stays usable from this cache.
-    Thread-safe.
+    Seals and opens run on the compiled backend when it is loaded (`crypto.backend()`), on the
+    pure-Python one otherwise; both write the same bytes. Thread-safe.
     """
 
     def __init__(
@@ -76,6 +78,17 @@ class PiiVault:
         self._clock_s = clock_s
         self._random_bytes = random_bytes
         self._seal_randomness = RandomPool(_format.SEAL_RANDOM_PARTS, source=random_bytes).draw
+        # The backend loaded when this vault is made (crypto/_format.py): its per-record
+        # functions, which share signatures, and the key type they take.
+        native = _format.native
+        impl: ModuleType = _format if native is None else native
+        self._seal_record: Callable[..., tuple[bytes, bytes]] = impl.seal_record
+        self._open_record: Callable[..., bytes] = impl.open_record
+        self._unwrap_data_key: Callable[..., object] = impl.unwrap_data_key
+        self._wrap_data_key: Callable[..., bytes] = impl.wrap_data_key
+        self._bucket_aead: Callable[[bytes], BucketAead] = (
+            AESGCM if native is None else native.SecretKey
+        )
 
     def __repr__(self) -> str:
         return f"PiiVault(root={self._keyring!r}, cache={self.cache_stats()!r})"
@@ -93,7 +106,7 @@ class PiiVault:
         bucket = self._buckets.by_day(record.client_id, bucket_day, self._clock_s())
         if bucket is None:
             bucket = self._load_bucket_to_seal(record.client_id, bucket_day)
-        ciphertext, wrapped_key = _format.seal_record(
+        ciphertext, wrapped_key = self._seal_record(
             bucket.aead, bucket.ad, self._seal_randomness(), pii, record
         )
         # tuple.__new__ skips the NamedTuple's Python-level __new__: this is the hot path.
@@ -109,7 +122,7 @@ class PiiVault:
             bucket = self._load_bucket_to_open(parts[0])
         if bucket.client_id != record.client_id:
             raise DecryptError
-        return _format.open_record(bucket.aead, bucket.ad, parts, ciphertext, record)
+        return self._open_record(bucket.aead, bucket.ad, parts, ciphertext, record)
 
     def rewrap(self, record: RecordRef, wrapped_key: bytes, to_day: date) -> Rewrapped:
         """Move `record`'s data key into the bucket of `to_day`; the ciphertext is untouched.
@@ -125,12 +138,12 @@ class PiiVault:
             source = self._load_bucket_to_open(parts[0])
         if source.client_id != record.client_id:
             raise DecryptError
-        data_key = _format.unwrap_data_key(source.aead, source.ad, parts, record)
+        data_key = self._unwrap_data_key(source.aead, source.ad, parts, record)
         target = self._buckets.by_day(record.client_id, to_day, self._clock_s())
         if target is None:
             target = self._load_bucket_to_seal(record.client_id, to_day)
         nonce = self._random_bytes(_format.NONCE_BYTES)
-        rewrapped = _format.wrap_data_key(target.aead, target.ad, nonce, data_key, record)
+        rewrapped = self._wrap_data_key(target.aead, target.ad, nonce, data_key, record)
         return Rewrapped(rewrapped, target.key_id, to_day)
 
     # --- buckets -------------------------------------------------------------------------------
@@ -287,7 +300,7 @@ class PiiVault:
             client_id=row.client_id,
             day=row.day,
             key_id=row.key_id,
-            aead=AESGCM(raw_key),
+            aead=self._bucket_aead(raw_key),
             ad=_format.bucket_ad(bytes.fromhex(row.key_id), row.client_id, row.day),
             usable_until_s=min(_day_start_s(row.day), now_s + self._cache_ttl_s),
         )

@@ -1,4 +1,5 @@
-"""CI's promise: with ORDERVAULT_REQUIRE_SERVICES=1 an unreachable PostgreSQL fails the run."""
+"""CI's promise: with ORDERVAULT_REQUIRE_SERVICES=1 an unreachable PostgreSQL, or a crypto
+package that fell back to pure Python because its C extension was not built, fails the run."""
 
 from __future__ import annotations
 
@@ -43,5 +44,47 @@ def test_unreachable_postgres_fails_when_services_are_required() -> None:
 
 def test_unreachable_postgres_skips_with_a_reason_otherwise() -> None:
     result = _run(require=False)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "skipped" in result.stdout
+
+
+# Runs pytest as an install without crypto/_aead.c's extension would: the import fails.
+_WITHOUT_EXTENSION = (
+    "import sys; sys.modules['crypto._aead'] = None; import pytest;"
+    " sys.exit(pytest.main(sys.argv[1:]))"
+)
+
+
+def _run_without_extension(require: bool) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ORDERVAULT_REQUIRE_SERVICES": "1" if require else "0"}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _WITHOUT_EXTENSION,
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/crypto/test_native.py",
+            "-k",
+            "compiled_backend_is_what_ordervault_uses",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_a_missing_crypto_extension_fails_when_services_are_required() -> None:
+    result = _run_without_extension(require=True)
+    assert result.returncode != 0
+    assert "compiled crypto backend unavailable" in result.stdout
+
+
+def test_a_missing_crypto_extension_skips_with_a_reason_otherwise() -> None:
+    result = _run_without_extension(require=False)
     assert result.returncode == 0, result.stdout[-2000:]
     assert "skipped" in result.stdout
