@@ -3,6 +3,15 @@
 Counted per process over a sliding 60-second window; the first decrypt over the limit raises the
 alarm once per window (an audit event, a warning log line), so a runaway loop is visible
 without flooding the log. Actors are ids such as `worker:host:pid` or `operator:ana`, never PII.
+
+What counts: every decrypt through `pipeline.access` (`open_order`, `open_orders`, whatever the
+purpose) except a forwarding worker's decrypts of the orders of outbox rows it has just leased
+(`access.open_claimed`). Those are the pipeline delivering what it stored, one per leased row
+and attempt: their rate is the delivery rate, so a limit on them fires whenever the pipeline is
+busy (a false alarm an operator learns to ignore, hiding the real one) and catches nothing the
+outbox does not already bound (`max_attempts`) and show (delivery and decrypt metrics by
+purpose). They stay audited exactly like every other decrypt. The alarm is for the access it
+is meant to catch: a person or a tool reading PII in bulk (exports, support, incident, demo).
 """
 
 from __future__ import annotations

@@ -258,6 +258,8 @@ class MetricsSettings(StrictModel):
 
 class AuditSettings(StrictModel):
     # Decrypts by one actor above this rate raise an alarm (DPP 2.6: unusual access volume).
+    # A worker forwarding the outbox rows it leased is audited but not counted: its rate is the
+    # delivery rate, which the outbox bounds (see pipeline/alarm.py).
     decrypt_alarm_per_minute: int = Field(default=1000, ge=1)
 
 
