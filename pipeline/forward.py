@@ -16,15 +16,18 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
+from connectors.classify import join
+from connectors.order import Order
 from pipeline import metrics
-from pipeline.access import Purpose, open_orders
+from pipeline.access import open_claimed
 from pipeline.batching import batched
 from pipeline.clients import WebhookDestination
 from pipeline.destinations.backoff import backoff_delay_s
 from pipeline.destinations.base import Destination, OutgoingOrder, TransportError
 from pipeline.destinations.factory import build_destination
-from pipeline.forwarding_format import order_document
+from pipeline.forwarding_format import document_from_parts, order_document
 from pipeline.runtime import Runtime
 from storage import audit, outbox, write_session
 from storage.outbox import ClaimedDelivery
@@ -84,11 +87,18 @@ class DestinationPool:
         self._open.clear()
 
 
-def _newest_versions(rows: Sequence[ClaimedDelivery]) -> dict[int, int]:
-    newest: dict[int, int] = {}
-    for row in rows:
-        newest[row.order_id] = max(row.order_version, newest.get(row.order_id, 0))
-    return newest
+def _document(clear: dict[str, Any], pii: dict[str, Any], row: ClaimedDelivery) -> dict[str, Any]:
+    """The forwarded document of a claimed row's order, from its stored parts."""
+    document = document_from_parts(
+        clear, pii, order_version=row.order_version, idempotency_key=row.idempotency_key
+    )
+    if document is None:  # parts the direct build does not cover: validate them into an Order
+        document = order_document(
+            join(Order, clear, pii),
+            order_version=row.order_version,
+            idempotency_key=row.idempotency_key,
+        )
+    return document
 
 
 @dataclass(frozen=True)
@@ -193,30 +203,20 @@ class Forwarder:
         self, rows: list[ClaimedDelivery], outcomes: _Outcomes
     ) -> list[tuple[ClaimedDelivery, OutgoingOrder]]:
         """Open the rows' orders (one audited batch) and build their documents."""
-        opened = open_orders(
-            self.runtime,
-            list(dict.fromkeys(row.order_id for row in rows)),
-            purpose=Purpose.FORWARD,
-            actor=f"worker:{self.worker_id}",
-            # The newest version any claimed row carries: an order stored since in a newer
-            # version than all of them is not opened at all.
-            versions=_newest_versions(rows),
-        )
+        # At the newest version any claimed row carries: an order stored since in a newer
+        # version than all of them is not opened at all.
+        opened = open_claimed(self.runtime, rows, worker_id=self.worker_id)
         outgoing: list[tuple[ClaimedDelivery, OutgoingOrder]] = []
         for row in rows:
             found = opened[row.order_id]
             # Covers missing and superseded orders too (their version is None or another).
             if found.version != row.order_version:
                 outcomes.superseded.append(row)
-            elif found.order is None:
+            elif found.clear is None or found.pii is None:
                 reason = "PII shredded before delivery"
                 outcomes.failed.append(_Failure(row, reason, True, sent=False))
             else:
-                document = order_document(
-                    found.order,
-                    order_version=row.order_version,
-                    idempotency_key=row.idempotency_key,
-                )
+                document = _document(found.clear, found.pii, row)
                 outgoing.append((row, OutgoingOrder(document, row.idempotency_key, (row.id,))))
         return outgoing
 

@@ -19,11 +19,17 @@ from __future__ import annotations
 
 import enum
 import json
-from datetime import datetime
+import re
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
 
 from connectors.order import Order
 
@@ -85,3 +91,215 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(item) for item in value]
     return value
+
+
+# --- the same document, built from an order's stored parts -----------------------------------
+#
+# A worker holds each order as the clear JSON of its row and the opened PII dict. Rebuilding a
+# pydantic `Order` from them (`classify.join`, a full `model_validate`) and dumping it again was
+# most of the per-order cost of a batched forward. Both parts were written from a validated
+# `Order` (`classify.split`), so `document_from_parts` walks a per-model plan instead: every
+# field in declaration order, defaults for fields the row predates, the same encoding as
+# `_jsonable`. Anything it does not expect (an unknown key, a value of another type, parts that
+# do not align) makes it return None, and the caller takes the validating path, so the result
+# is either the document `order_document` would give or nothing.
+
+
+class _Unexpected(Exception):
+    """The stored parts hold something the plan does not cover; use the validating path."""
+
+
+_MISSING: Any = object()
+_PLAIN_KINDS = frozenset({str, int, bool})
+# A decimal in plain notation: `format(Decimal(s), "f")` gives `s` back, so it is kept as is.
+_PLAIN_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    kind: str  # plain | enum | decimal | datetime | mapping | model | models
+    default: Any  # _MISSING when the field is required
+    type: type | None = None  # plain: str, int or bool
+    values: frozenset[str] = frozenset()  # enum: its values
+    plan: tuple[_Field, ...] = ()  # model, models: the nested model's fields
+    names: frozenset[str] = frozenset()  # model, models: the nested model's field names
+
+
+def document_from_parts(
+    clear: Mapping[str, Any],
+    pii: Mapping[str, Any],
+    *,
+    order_version: int,
+    idempotency_key: str,
+) -> dict[str, Any] | None:
+    """`order_document` of the order stored as `clear` + `pii`, or None if it needs validating.
+
+    `clear` and `pii` are what `classify.split` made of a valid `Order` (PII: send, never log).
+    """
+    if order_version < 1:
+        raise ValueError("order versions start at 1")
+    try:
+        order = _build(_order_plan(), _order_names(), clear, pii)
+    except (_Unexpected, ArithmeticError, ValueError, TypeError, AttributeError):
+        return None
+    return {
+        "ordervault": {
+            "schema_version": FORWARDING_SCHEMA_VERSION,
+            "order_version": order_version,
+            "idempotency_key": idempotency_key,
+            "client_id": order["client_id"],
+            "marketplace": order["marketplace"],
+            "account": order["account"],
+            "marketplace_order_id": order["marketplace_order_id"],
+            "site": order["site"],
+        },
+        "order": order,
+    }
+
+
+def _build(plan: tuple[_Field, ...], names: frozenset[str], clear: Any, pii: Any) -> dict[str, Any]:
+    if type(clear) is not dict or type(pii) is not dict:
+        raise _Unexpected
+    if not (clear.keys() <= names and pii.keys() <= names):
+        raise _Unexpected  # `extra="forbid"` would refuse it
+    built: dict[str, Any] = {}
+    for field in plan:
+        if field.kind in ("model", "models"):
+            built[field.name] = _nested(field, clear.get(field.name, _MISSING), pii.get(field.name))
+            continue
+        secret = pii.get(field.name)
+        value = clear.get(field.name, _MISSING) if secret is None else secret
+        if value is _MISSING:
+            value = _default(field)
+        if value is None:
+            built[field.name] = None
+        elif field.kind == "plain":
+            if type(value) is not field.type:
+                raise _Unexpected
+            built[field.name] = value
+        elif field.kind == "enum":
+            if type(value) is not str or value not in field.values:
+                raise _Unexpected
+            built[field.name] = value
+        elif field.kind == "datetime":
+            built[field.name] = _timestamp(value)
+        elif field.kind == "decimal":
+            built[field.name] = _decimal(value)
+        else:  # mapping of text
+            if type(value) is not dict or any(type(v) is not str for v in value.values()):
+                raise _Unexpected
+            built[field.name] = dict(value)
+    return built
+
+
+def _nested(field: _Field, clear: Any, pii: Any) -> Any:
+    """A nested model (or list of them): the clear part gives the shape, PII fills it in."""
+    if clear is _MISSING or clear is None:
+        if pii is not None:
+            raise _Unexpected  # PII without its clear part: `split` never writes that
+        return _default(field) if clear is _MISSING else None
+    if field.kind == "model":
+        return _build(field.plan, field.names, clear, pii or {})
+    if type(clear) is not list or (pii is not None and type(pii) is not list):
+        raise _Unexpected
+    items = pii or [None] * len(clear)
+    if len(items) != len(clear):
+        raise _Unexpected
+    return [_build(field.plan, field.names, c, p or {}) for c, p in zip(clear, items, strict=True)]
+
+
+def _default(field: _Field) -> Any:
+    if field.default is _MISSING:
+        raise _Unexpected  # a required field the row lacks
+    return list(field.default) if isinstance(field.default, tuple) else field.default
+
+
+def _timestamp(value: Any) -> str:
+    if type(value) is not str:
+        raise _Unexpected
+    parsed = datetime.fromisoformat(value)  # parsed even when already in shape: it must be valid
+    if parsed.tzinfo is None:
+        raise _Unexpected  # the model refuses naive timestamps
+    return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _decimal(value: Any) -> str:
+    if type(value) is not str:
+        raise _Unexpected
+    if _PLAIN_DECIMAL.fullmatch(value):
+        return value
+    number = Decimal(value)
+    if not number.is_finite():
+        raise _Unexpected
+    return format(number, "f")
+
+
+@cache
+def _order_plan() -> tuple[_Field, ...]:
+    return _plan(Order)
+
+
+@cache
+def _order_names() -> frozenset[str]:
+    return frozenset(Order.model_fields)
+
+
+def _plan(model: type[BaseModel]) -> tuple[_Field, ...]:
+    plan = []
+    for name, info in model.model_fields.items():
+        default = _MISSING if info.is_required() else info.default
+        kind, inner = _kind(info.annotation)
+        if kind in ("model", "models"):
+            assert isinstance(inner, type)
+            assert issubclass(inner, BaseModel)
+            plan.append(
+                _Field(
+                    name,
+                    kind,
+                    default,
+                    plan=_plan(inner),
+                    names=frozenset(inner.model_fields),
+                )
+            )
+        elif kind == "enum":
+            assert isinstance(inner, type)
+            assert issubclass(inner, enum.Enum)
+            plan.append(_Field(name, kind, default, values=frozenset(m.value for m in inner)))
+        else:
+            plan.append(_Field(name, kind, default, type=inner))
+    return tuple(plan)
+
+
+def _kind(annotation: Any) -> tuple[str, type | None]:
+    """How a field of this annotation is encoded, and its type; raises for one not planned."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            inner = [a for a in get_args(annotation) if a is not type(None)]
+            if len(inner) != 1:
+                raise TypeError(f"no forwarding plan for {annotation!r}")
+            annotation = inner[0]
+        else:
+            break
+    if origin in (tuple, list):
+        kind, item = _kind(get_args(annotation)[0])
+        if kind != "model":
+            raise TypeError(f"no forwarding plan for {annotation!r}")
+        return "models", item
+    if origin is dict:
+        return "mapping", None
+    if isinstance(annotation, type):
+        if issubclass(annotation, BaseModel):
+            return "model", annotation
+        if issubclass(annotation, enum.Enum):
+            return "enum", annotation
+        if issubclass(annotation, datetime):
+            return "datetime", None
+        if issubclass(annotation, Decimal):
+            return "decimal", None
+        if annotation in _PLAIN_KINDS:
+            return "plain", annotation
+    raise TypeError(f"no forwarding plan for {annotation!r}")

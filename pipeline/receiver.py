@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import json
 import logging
 import os
 import socket
@@ -29,12 +28,14 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_address
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import orjson
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -43,6 +44,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
 _IDLE_TIMEOUT_S = 5.0
 
 
@@ -446,8 +448,8 @@ class WebhookReceiver:
 def _documents(body: bytes) -> list[tuple[str, dict[str, Any]]] | None:
     """(idempotency key, document) for each order of a single or batch body; None if malformed."""
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
         return None
     if not isinstance(payload, dict):
         return None
@@ -517,13 +519,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, reply: _Reply) -> None:
         payload = reply.body if reply.body is not None else b'{"status":%d}' % reply.status
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        if log.isEnabledFor(logging.DEBUG):
+            self.log_request(reply.status)
+        # Status line, headers and body in one write: one TLS record, one segment.
+        head = [
+            f"{self.protocol_version} {reply.status} {_REASONS.get(reply.status, '')}",
+            f"Server: {self.version_string()}",
+            f"Date: {self.date_time_string()}",
+            *(f"{name}: {value}" for name, value in reply.headers.items()),
+            "Content-Type: application/json",
+            f"Content-Length: {len(payload)}",
+        ]
+        if self.close_connection:
+            head.append("Connection: close")
+        self.wfile.write("\r\n".join(head).encode("latin-1") + b"\r\n\r\n" + payload)
 
     def log_message(self, format: str, *args: Any) -> None:
         # Request lines only (method, path, status): never headers or bodies.

@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, sessionmaker
 
-from storage.db import require_write_lock, write_session
+from storage.db import is_sqlite, require_write_lock, write_session
 from storage.models import DELIVERY_STATUSES, Delivery
 from storage.sqltypes import ensure_utc
 from storage.statements import rowcount
@@ -52,6 +53,20 @@ def delivery_idempotency_key(
     if any("\x00" in part for part in parts):
         raise ValueError("identifiers must not contain NUL (it separates the key's parts)")
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def id_in(
+    session: Session, column: InstrumentedAttribute[int], ids: Collection[int]
+) -> sa.ColumnElement[bool]:
+    """`column IN ids`, on PostgreSQL as `= ANY(<one array parameter>)`.
+
+    An IN list renders one parameter per id, so every claim size is a new statement text that
+    SQLAlchemy compiles and psycopg parses again; with one array the text never changes and
+    both caches hold.
+    """
+    if is_sqlite(session):
+        return column.in_(list(ids))
+    return column == sa.any_(sa.bindparam(None, list(ids), type_=postgresql.ARRAY(sa.BigInteger)))
 
 
 def _claimable(now: datetime) -> sa.ColumnElement[bool]:
@@ -140,7 +155,7 @@ def _claim(
         .with_for_update(skip_locked=True)
     )
     if delivery_ids is not None:
-        candidates = candidates.where(Delivery.id.in_(list(delivery_ids)))
+        candidates = candidates.where(id_in(session, Delivery.id, delivery_ids))
     if where is not None:
         candidates = candidates.where(where)
     # Not while an older version of the same order is on its way to the same destination under
@@ -163,7 +178,7 @@ def _claim(
     lease_until = now + timedelta(seconds=lease_s)
     rows = session.execute(
         sa.update(Delivery)
-        .where(Delivery.id.in_(ids))
+        .where(id_in(session, Delivery.id, ids))
         .values(
             status="sending",
             lease_until=lease_until,
@@ -221,7 +236,7 @@ def mark_delivered_many(session: Session, delivery_ids: Collection[int], *, now:
         return 0
     result = session.execute(
         sa.update(Delivery)
-        .where(Delivery.id.in_(list(delivery_ids)), Delivery.status == "sending")
+        .where(id_in(session, Delivery.id, delivery_ids), Delivery.status == "sending")
         .values(status="delivered", delivered_at=ensure_utc(now), lease_until=None, leased_by=None)
         .execution_options(synchronize_session=False)
     )
@@ -245,7 +260,7 @@ def release(
     result = session.execute(
         sa.update(Delivery)
         .where(
-            Delivery.id.in_(list(delivery_ids)),
+            id_in(session, Delivery.id, delivery_ids),
             Delivery.status == "sending",
             Delivery.leased_by == worker_id,
         )

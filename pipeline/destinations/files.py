@@ -15,13 +15,24 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from pipeline.destinations.base import OutgoingOrder, batch_idempotency_key
 
 
 def encode_json(document: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON on one line; NaN is refused (it is not JSON)."""
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.encode("utf-8")
+    """Compact UTF-8 JSON on one line, for order documents.
+
+    orjson writes the same bytes as `json.dumps(..., ensure_ascii=False, separators=(",", ":"))`
+    at a tenth of the cost. Order documents hold no floats (money is a decimal string, and the
+    schema has no number type), so orjson writing a NaN as null cannot arise from them; what
+    orjson refuses (a non-string key, an integer beyond 64 bits) goes through `json` instead.
+    """
+    try:
+        return orjson.dumps(document)
+    except orjson.JSONEncodeError:
+        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return text.encode("utf-8")
 
 
 def jsonl_bytes(batch: Sequence[OutgoingOrder]) -> bytes:
