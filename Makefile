@@ -10,7 +10,8 @@ PACKAGES := connectors crypto storage pipeline
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.lock
+# setup.py and crypto/_aead.c: the compiled seal/open path is built by the install.
+$(STAMP): pyproject.toml requirements.lock setup.py crypto/_aead.c
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ordervault needs Python >= 3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

@@ -214,6 +214,7 @@ def _bound_cell(value: float | None, ratio_max: float) -> str:
 
 CRYPTO_CONTENDERS = {
     "ordervault": "ordervault",
+    "ordervault-python": "ordervault, pure-Python fallback",
     "bare": "bare primitives",
     "tink": "Tink `KmsEnvelopeAead`",
     "esdk-default": "AWS ESDK, default suite",
@@ -254,7 +255,13 @@ def crypto(result: Result) -> list[str]:
     lines = [
         f"{result.get('unit')[:1].upper()}{result.get('unit')[1:]}; one order's PII is "
         f"{number(result.get('pii_bytes'))} bytes of JSON. Median of {result.get('rounds')} "
-        "rounds; *paired* is the median of the per-round ratios.",
+        "rounds; *paired* is the median of the per-round ratios."
+        + (
+            f" The ordervault row ran on the `{result.get('ordervault_backend')}` backend"
+            " (`crypto.backend()`)."
+            if result.get("ordervault_backend")
+            else ""
+        ),
         "",
         *table(
             ["contender", "records/s", f"ordervault {TIMES}", "paired", "rounds", "target"],
