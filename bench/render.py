@@ -257,9 +257,9 @@ def crypto(result: Result) -> list[str]:
         f"{number(result.get('pii_bytes'))} bytes of JSON. Median of {result.get('rounds')} "
         "rounds; *paired* is the median of the per-round ratios."
         + (
-            f" The ordervault row ran on the `{result.get('ordervault_backend')}` backend"
-            " (`crypto.backend()`)."
-            if result.get("ordervault_backend")
+            f" The ordervault row ran on the `{backend}` backend (`crypto.backend()`)."
+            # Results written before the compiled backend existed do not say.
+            if (backend := result.data.get("ordervault_backend"))
             else ""
         ),
         "",
