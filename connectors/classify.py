@@ -105,42 +105,51 @@ def pii_paths(model: type[Classified], prefix: str = "") -> Iterator[str]:
             yield from pii_paths(nested, path + ".")
 
 
+# Per model, in field order: (name, None) for a PII field, (name, its plan) for a NESTED one.
+_SplitPlan = tuple[tuple[str, Any], ...]
+
+
 @functools.cache
-def _split_plan(model: type[Classified]) -> tuple[tuple[str, _Marker, Any], ...]:
-    """(name, marker, nested model or None) per field: resolved once per model, not per call."""
+def _split_plan(model: type[Classified]) -> _SplitPlan:
+    """What `split` needs of `model`, resolved once per model, not per call."""
     return tuple(
-        (
-            name,
-            marker,
-            _nested_model(model.model_fields[name].annotation) if marker is NESTED else None,
-        )
+        (name, None if marker is PII else _split_plan(_nested_model_of(model, name)))
         for name, marker in model.__classification__.items()
+        if marker is not CLEAR
     )
 
 
-def _split_dump(model: type[Classified], data: Json) -> tuple[Json, Json]:
-    clear: Json = {}
+def _nested_model_of(model: type[Classified], name: str) -> type[Classified]:
+    nested = _nested_model(model.model_fields[name].annotation)
+    assert nested is not None  # checked at class creation
+    return nested
+
+
+def _split_in_place(plan: _SplitPlan, data: Json) -> Json:
+    """Move the PII values out of `data` (a fresh dump) into the returned PII part.
+
+    What stays is the clear part, keys in their original order: popping the PII fields costs a
+    fraction of copying every clear field into a new dict, and this runs once per stored order.
+    """
     pii: Json = {}
-    for name, marker, nested in _split_plan(model):
-        value = data.get(name)
-        if marker is CLEAR:
-            clear[name] = value
-        elif marker is PII:
+    for name, nested_plan in plan:
+        if nested_plan is None:
+            value = data.pop(name, None)
             if value is not None:
                 pii[name] = value
+            continue
+        value = data.get(name)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            parts = [_split_in_place(nested_plan, item) for item in value]
+            if any(parts):
+                pii[name] = parts
         else:
-            if value is None:
-                clear[name] = None
-            elif isinstance(value, list):
-                parts = [_split_dump(nested, item) for item in value]
-                clear[name] = [c for c, _ in parts]
-                if any(p for _, p in parts):
-                    pii[name] = [p for _, p in parts]
-            else:
-                clear[name], nested_pii = _split_dump(nested, value)
-                if nested_pii:
-                    pii[name] = nested_pii
-    return clear, pii
+            part = _split_in_place(nested_plan, value)
+            if part:
+                pii[name] = part
+    return pii
 
 
 def split(order: Classified) -> tuple[Json, Json]:
@@ -149,7 +158,9 @@ def split(order: Classified) -> tuple[Json, Json]:
     The clear part keeps the full shape (PII fields simply absent); the PII part holds only
     PII values, lists aligned by index with the clear part.
     """
-    return _split_dump(type(order), order.model_dump(mode="json"))
+    # `model_dump(mode="json")` is this call behind a Python-level wrapper, on the ingest path.
+    clear: Json = order.__pydantic_serializer__.to_python(order, mode="json")
+    return clear, _split_in_place(_split_plan(type(order)), clear)
 
 
 def _merge(clear: Any, pii: Any) -> Any:

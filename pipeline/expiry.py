@@ -9,6 +9,7 @@ that is never delivered dies no later than `max_undelivered_days` after purchase
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from connectors.order import Order
@@ -26,14 +27,35 @@ def expiry_day(
     the expiry job's move (`pipeline.retention.planned_day`), it gets `now + retention`, never
     past its cap, instead of being taken for expired.
     """
-    done = order.delivered_at or order.cancelled_at
-    if done is not None:
-        return (done + timedelta(days=retention_days)).date()
-    promised = order.latest_delivery_by or order.purchased_at + timedelta(
-        days=FALLBACK_DELIVERY_DAYS
-    )
-    estimate = (promised + timedelta(days=retention_days)).date()
-    if now is not None and estimate <= now.date() + timedelta(days=1):
-        estimate = max(estimate, (now + timedelta(days=retention_days)).date())
-    cap = (order.purchased_at + timedelta(days=max_undelivered_days)).date()
-    return min(estimate, cap)
+    return expiry_days(
+        [order], retention_days=retention_days, max_undelivered_days=max_undelivered_days, now=now
+    )[0]
+
+
+def expiry_days(
+    orders: Iterable[Order],
+    *,
+    retention_days: int,
+    max_undelivered_days: int,
+    now: datetime | None = None,
+) -> list[date]:
+    """`expiry_day` of each of `orders`, with what depends only on the client and `now` (a
+    page's worth of orders share both) worked out once rather than per order."""
+    retention = timedelta(days=retention_days)
+    fallback = timedelta(days=FALLBACK_DELIVERY_DAYS)
+    cap_after = timedelta(days=max_undelivered_days)
+    # An estimate up to this day is taken as still waiting for delivery, and gets `waiting_day`.
+    waiting_through = None if now is None else now.date() + timedelta(days=1)
+    waiting_day = None if now is None else (now + retention).date()
+    days: list[date] = []
+    for order in orders:
+        done = order.delivered_at or order.cancelled_at
+        if done is not None:
+            days.append((done + retention).date())
+            continue
+        promised = order.latest_delivery_by or order.purchased_at + fallback
+        estimate = (promised + retention).date()
+        if waiting_through is not None and waiting_day is not None and estimate <= waiting_through:
+            estimate = max(estimate, waiting_day)
+        days.append(min(estimate, (order.purchased_at + cap_after).date()))
+    return days

@@ -7,7 +7,7 @@ caller enqueues forwarding after this returns (after commit).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +19,7 @@ from connectors.classify import canonical_json, drop_pii, split
 from connectors.order import PII_SCHEMA_VERSION, Order
 from crypto import InvalidValueError, PiiVault, RecordRef
 from pipeline.clients import ClientConfig
-from pipeline.expiry import expiry_day
+from pipeline.expiry import expiry_days
 from pipeline.runtime import Runtime
 from storage import (
     OrderRecord,
@@ -39,8 +39,8 @@ def record_ref(order: Order) -> RecordRef:
     )
 
 
-def blind_index_entries(vault: PiiVault, order: Order) -> Iterator[tuple[str, str]]:
-    """(kind, digest) for each identifier a data-subject request may name.
+def blind_index_entries(vault: PiiVault, order: Order) -> tuple[tuple[str, str], ...]:
+    """(kind, digest) for each identifier a data-subject request may name, without repeats.
 
     The vault normalises each kind (emails lower-cased, phones to digits); a value that does
     not normalise (a "phone" with no digits) is simply not indexed.
@@ -48,7 +48,7 @@ def blind_index_entries(vault: PiiVault, order: Order) -> Iterator[tuple[str, st
     buyer, address = order.buyer, order.shipping_address
     values: list[tuple[str, str | None]] = []
     if buyer is not None:
-        values += [
+        values = [
             ("email", buyer.email),
             ("buyer_id", buyer.marketplace_buyer_id),
             ("username", buyer.username),
@@ -57,22 +57,22 @@ def blind_index_entries(vault: PiiVault, order: Order) -> Iterator[tuple[str, st
         ]
     if address is not None:
         values.append(("phone", address.phone))
-    seen: set[tuple[str, str]] = set()
+    client_id = order.client_id
+    entries: list[tuple[str, str]] = []
     for kind, value in values:
-        if not value:
-            continue
-        try:
-            entry = (kind, vault.blind_index(order.client_id, kind, value))
-        except InvalidValueError:
-            continue
-        if entry not in seen:
-            seen.add(entry)
-            yield entry
+        if value:
+            try:
+                entries.append((kind, vault.blind_index(client_id, kind, value)))
+            except InvalidValueError:
+                continue
+    # dict.fromkeys: the first of equal entries, in order (two phones may normalise alike).
+    return tuple(dict.fromkeys(entries))
 
 
 @dataclass(frozen=True)
 class _Prepared:
     order: Order
+    key: tuple[str, str]  # (marketplace, marketplace_order_id)
     clear: dict[str, Any]
     clear_json: str
     pii_bytes: bytes
@@ -96,8 +96,9 @@ class Ingestor:
         """
         if any(order.client_id != client.id for order in orders):
             raise ValueError("order belongs to another client")
-        prepared = [self._prepare(self.runtime.vault, client, order) for order in orders]
-        keys = [item.order.key[1:] for item in prepared]
+        vault, drop = self.runtime.vault, frozenset(client.pii.drop)
+        prepared = [self._prepare(vault, client.id, drop, order) for order in orders]
+        keys = [item.key for item in prepared]
         if is_sqlite(self.runtime.data_engine):
             # One writer at a time: read without the write lock, so that a page with nothing
             # new neither waits for it nor holds it.
@@ -119,24 +120,28 @@ class Ingestor:
         states: dict[tuple[str, str], OrderState],
         write: Callable[[], AbstractContextManager[Session]],
     ) -> list[UpsertResult]:
-        vault = self.runtime.vault
         results: list[UpsertResult | None] = [None] * len(prepared)
-        writes: list[tuple[int, OrderRecord, list[str], bool]] = []
-        now = self.runtime.clock()
-        destinations = [d.name for d in client.destinations]
+        changed: list[tuple[int, _Prepared]] = []
         for position, item in enumerate(prepared):
-            state = states.get(item.order.key[1:])
+            state = states.get(item.key)
             if state is not None and state.content_digest == item.digest:
                 results[position] = UpsertResult(state.order_id, state.version, "unchanged", ())
-                continue
-            record, expired = self._record(vault, client, item, now)
-            writes.append((position, record, [] if expired else destinations, expired))
-        if writes:
+            else:
+                changed.append((position, item))
+        if changed:
+            now = self.runtime.clock()
+            records = self._records(self.runtime.vault, client, [i for _, i in changed], now)
+            destinations = [d.name for d in client.destinations]
             with write() as session:
                 stored = upsert_orders(
-                    session, [(r, d) for _, r, d, _ in writes], now, states=states
+                    session,
+                    [(record, [] if expired else destinations) for record, expired in records],
+                    now,
+                    states=states,
                 )
-                for (position, _, _, expired), result in zip(writes, stored, strict=True):
+                for (position, _), (_, expired), result in zip(
+                    changed, records, stored, strict=True
+                ):
                     if expired:
                         mark_shredded(
                             session, result.order_id, reason="expired_on_arrival", now=now
@@ -145,53 +150,68 @@ class Ingestor:
         return [result for result in results if result is not None]
 
     @staticmethod
-    def _prepare(vault: PiiVault, client: ClientConfig, order: Order) -> _Prepared:
-        order = drop_pii(order, frozenset(client.pii.drop))
+    def _prepare(vault: PiiVault, client_id: str, drop: frozenset[str], order: Order) -> _Prepared:
+        order = drop_pii(order, drop)
         clear, pii = split(order)
         clear_bytes = canonical_json(clear)
         pii_bytes = canonical_json(pii)
         # Keyed, so the digest of a low-entropy order cannot be brute-forced back to its PII.
-        digest = vault.content_digest(client.id, clear_bytes + b"\x00" + pii_bytes)
+        digest = vault.content_digest(client_id, clear_bytes + b"\x00" + pii_bytes)
+        key = (order.marketplace.value, order.marketplace_order_id)
         # The same canonical text becomes the clear column: serialised once, not twice.
-        return _Prepared(order, clear, clear_bytes.decode(), pii_bytes, digest)
+        return _Prepared(order, key, clear, clear_bytes.decode(), pii_bytes, digest)
 
     @staticmethod
-    def _record(
-        vault: PiiVault, client: ClientConfig, item: _Prepared, now: datetime
-    ) -> tuple[OrderRecord, bool]:
-        """The row to store, sealed; and whether the order's retention has already ended."""
-        order = item.order
-        day = expiry_day(
-            order,
+    def _records(
+        vault: PiiVault, client: ClientConfig, items: list[_Prepared], now: datetime
+    ) -> list[tuple[OrderRecord, bool]]:
+        """Each item's row to store, sealed; and whether its retention has already ended."""
+        days = expiry_days(
+            [item.order for item in items],
             retention_days=client.retention.days_after_delivery,
             max_undelivered_days=client.retention.max_undelivered_days,
             now=now,
         )
-        # An order whose retention already ended (an old backfill) keeps only its clear part:
-        # its PII is never sealed, stored or forwarded, and the row says why it holds none.
-        expired = day <= now.date()
-        sealed = None if expired else vault.seal(record_ref(order), item.pii_bytes, day)
-        record = OrderRecord(
-            client_id=client.id,
-            marketplace=order.marketplace.value,
-            account=order.account,
-            marketplace_order_id=order.marketplace_order_id,
-            content_digest=item.digest,
-            status=order.status.value,
-            purchased_at=order.purchased_at,
-            clear=item.clear,
-            schema_version=PII_SCHEMA_VERSION,
-            pii_ciphertext=sealed.ciphertext if sealed else None,
-            wrapped_data_key=sealed.wrapped_key if sealed else None,
-            bucket_day=sealed.bucket_day if sealed else None,
-            expires_on=day,
-            marketplace_updated_at=order.updated_at,
-            shipped_at=order.shipped_at,
-            delivered_at=order.delivered_at,
-            cancelled_at=order.cancelled_at,
-            latest_delivery_by=order.latest_delivery_by,
-            delivery_source=order.delivery_source,
-            blind_index=() if expired else tuple(blind_index_entries(vault, order)),
-            clear_json=item.clear_json,
-        )
-        return record, expired
+        today = now.date()
+        records: list[tuple[OrderRecord, bool]] = []
+        for item, day in zip(items, days, strict=True):
+            order = item.order
+            marketplace, marketplace_order_id = item.key
+            # An order whose retention already ended (an old backfill) keeps only its clear
+            # part: its PII is never sealed, stored or forwarded, and the row says why it
+            # holds none.
+            expired = day <= today
+            sealed = (
+                None
+                if expired
+                else vault.seal(
+                    RecordRef(client.id, marketplace, marketplace_order_id, PII_SCHEMA_VERSION),
+                    item.pii_bytes,
+                    day,
+                )
+            )
+            record = OrderRecord(
+                client_id=client.id,
+                marketplace=marketplace,
+                account=order.account,
+                marketplace_order_id=marketplace_order_id,
+                content_digest=item.digest,
+                status=order.status.value,
+                purchased_at=order.purchased_at,
+                clear=item.clear,
+                schema_version=PII_SCHEMA_VERSION,
+                pii_ciphertext=sealed.ciphertext if sealed else None,
+                wrapped_data_key=sealed.wrapped_key if sealed else None,
+                bucket_day=sealed.bucket_day if sealed else None,
+                expires_on=day,
+                marketplace_updated_at=order.updated_at,
+                shipped_at=order.shipped_at,
+                delivered_at=order.delivered_at,
+                cancelled_at=order.cancelled_at,
+                latest_delivery_by=order.latest_delivery_by,
+                delivery_source=order.delivery_source,
+                blind_index=() if expired else blind_index_entries(vault, order),
+                clear_json=item.clear_json,
+            )
+            records.append((record, expired))
+        return records

@@ -45,7 +45,7 @@ _STATE_CHUNK_KEYS = 500
 _SUPERSEDABLE = ("pending", "failed")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a page builds a hundred of these
 class OrderRecord:
     """Everything the caller supplies for one version of an order."""
 
@@ -152,12 +152,18 @@ def _read_states(
 
 
 # The same lookup with the keys as one array parameter, sent in binary: the text is constant,
-# so nothing is rendered per call (an expanding IN renders one placeholder per key), and the
-# server plans an index scan over the array's values.
+# so nothing is rendered per call (an expanding IN renders one placeholder per key). One unique-
+# index lookup per key, spelled as a LATERAL subquery that LIMIT keeps the planner from
+# flattening: `marketplace_order_id = ANY(...)` was planned, on a table not yet analysed (a new
+# deployment, a bulk backfill before autovacuum gets to it), as a scan of all the client's
+# orders filtered by the array, which grows with the table (18 ms per 100 keys at 6,000 rows,
+# against 0.5 ms), and psycopg's prepared statement keeps such a plan.
 _STATES_POSTGRESQL = (
-    "SELECT marketplace_order_id, id, version, content_digest FROM orders"
+    "SELECT o.marketplace_order_id, o.id, o.version, o.content_digest"
+    " FROM unnest(CAST(%(order_ids)b AS VARCHAR[])) AS k(marketplace_order_id)"
+    " CROSS JOIN LATERAL (SELECT marketplace_order_id, id, version, content_digest FROM orders"
     " WHERE client_id = %(client_id)s AND marketplace = %(marketplace)s"
-    " AND marketplace_order_id = ANY(CAST(%(order_ids)b AS VARCHAR[]))"
+    " AND marketplace_order_id = k.marketplace_order_id LIMIT 1) AS o"
 )
 
 

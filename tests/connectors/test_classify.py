@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from typing import Annotated, get_args
+from typing import Annotated, Any, get_args
 
 import pytest
 from hypothesis import given
@@ -16,6 +16,7 @@ from connectors.classify import (
     NESTED,
     PII,
     Classified,
+    Json,
     UnclassifiedFieldError,
     canonical_json,
     drop_pii,
@@ -189,6 +190,60 @@ def test_the_content_digest_input_of_a_known_order_is_unchanged() -> None:
     assert hashlib.sha256(data).hexdigest() == (
         "05e24a00f3d905337b7fb81f4d27d2b950d7f03a34bd15f56a3f9e2a016dad15"
     )
+
+
+# --- split: the same parts, keys in the same order, as the implementation it replaced ---------
+
+
+def _reference_split(model: type[Classified], data: dict[str, Any]) -> tuple[Json, Json]:
+    """`split` as first written (a new dict per part), over `model_dump(mode="json")`."""
+    clear: Json = {}
+    pii: Json = {}
+    for name, marker in model.__classification__.items():
+        value = data.get(name)
+        if marker is CLEAR:
+            clear[name] = value
+        elif marker is PII:
+            if value is not None:
+                pii[name] = value
+        elif value is None:
+            clear[name] = None
+        else:
+            nested = _nested(model.model_fields[name].annotation)
+            if isinstance(value, list):
+                parts = [_reference_split(nested, item) for item in value]
+                clear[name] = [c for c, _ in parts]
+                if any(p for _, p in parts):
+                    pii[name] = [p for _, p in parts]
+            else:
+                clear[name], nested_pii = _reference_split(nested, value)
+                if nested_pii:
+                    pii[name] = nested_pii
+    return clear, pii
+
+
+def _nested(annotation: object) -> type[Classified]:
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, Classified):
+            return candidate
+    raise AssertionError(f"no classified model in {annotation!r}")
+
+
+@given(orders)
+def test_split_equals_the_reference_split_key_order_included(order: Order) -> None:
+    expected = _reference_split(Order, order.model_dump(mode="json"))
+    actual = split(order)
+    assert actual == expected
+    # json.dumps without sort_keys shows every dict's key order (the clear column's text).
+    assert [json.dumps(part) for part in actual] == [json.dumps(part) for part in expected]
+
+
+def test_split_leaves_the_model_and_a_second_split_unchanged() -> None:
+    order = make_order()
+    first = split(order)
+    assert split(order) == first
+    assert order.buyer is not None
+    assert order.buyer.email == "erika@example.invalid"
 
 
 def _annotations(model: type[Classified]) -> Iterator[object]:

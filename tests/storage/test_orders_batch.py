@@ -41,7 +41,7 @@ def _upsert_many(
 def _rows(db: MigratedDatabase, model: type, *columns: str) -> list[tuple[object, ...]]:
     with db.sessions() as session:
         table = model.__table__
-        query = sa.select(*(table.c[c] for c in columns)).order_by(table.c.id)
+        query = sa.select(*(table.c[c] for c in columns)).order_by(*table.primary_key.columns)
         return [tuple(row) for row in session.execute(query)]
 
 
