@@ -6,16 +6,18 @@ no read of PII escapes the log. `open_order` opens one order (an operator's expo
 case) and records one event; `open_orders` opens many (a worker forwarding a batch) with one
 read and one event per outcome, whose subject lists the orders and whose details count them;
 `open_claimed` is `open_orders` for a forwarding worker, limited to the orders of outbox rows it
-has leased and left out of the decrypt-rate alarm (see its docstring for why).
+has leased and left out of the decrypt-rate alarm (see its docstring for why); `claim_and_open`
+leases the rows and opens them in one transaction, the way a forwarding worker does.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Mapping, Sequence
+import functools
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import sqlalchemy as sa
@@ -27,8 +29,9 @@ from crypto import DecryptError, RecordRef
 from pipeline import metrics
 from pipeline.runtime import Runtime
 from storage import audit, get_order, write_session
+from storage.db import is_sqlite
 from storage.models import Order as OrderRow
-from storage.outbox import ClaimedDelivery, id_in
+from storage.outbox import ClaimedDelivery, id_in_param
 
 
 class Purpose(enum.StrEnum):
@@ -151,6 +154,29 @@ def open_orders(
     }
 
 
+def claim_and_open(
+    runtime: Runtime,
+    claim: Callable[[Session], Sequence[ClaimedDelivery]],
+    *,
+    worker_id: str,
+) -> tuple[list[ClaimedDelivery], dict[int, OpenedParts]]:
+    """Lease outbox rows with `claim` and open their orders, in one write transaction.
+
+    `claim(session)` leases rows to `worker_id` in the given transaction and returns the rows
+    to open (all of them, or those the caller can use). The orders are read, decrypted and
+    audited exactly as by `open_claimed`, in the same transaction; the PII is handed out only
+    once it has committed, so the lease and the audit event of every decrypt are durable
+    before any plaintext leaves this function. One transaction instead of two per claim: a
+    forwarding worker pays one commit (and its fsync) less per batch.
+    """
+    with write_session(runtime.sessions) as session:
+        claimed = list(claim(session))
+        pending = _open_in(
+            session, runtime, _newest_versions(claimed, worker_id), worker_id=worker_id
+        )
+    return claimed, pending.hand_out()
+
+
 def open_claimed(
     runtime: Runtime, claimed: Sequence[ClaimedDelivery], *, worker_id: str
 ) -> dict[int, OpenedParts]:
@@ -165,29 +191,138 @@ def open_claimed(
     busy pipeline would otherwise raise a false alarm every minute, and an alarm that always
     fires hides the one that matters. Only rows leased to `worker_id` may be opened this way.
     """
+    newest = _newest_versions(claimed, worker_id)
+    with write_session(runtime.sessions) as session:
+        pending = _open_in(session, runtime, newest, worker_id=worker_id)
+    return pending.hand_out()
+
+
+def _newest_versions(claimed: Sequence[ClaimedDelivery], worker_id: str) -> dict[int, int]:
     if any(row.leased_by != worker_id for row in claimed):
         raise ValueError("open_claimed opens only rows leased to this worker")
     newest: dict[int, int] = {}
     for row in claimed:
         newest[row.order_id] = max(row.order_version, newest.get(row.order_id, 0))
-    return _open_many(
-        runtime, newest, newest, purpose=Purpose.FORWARD, actor=f"worker:{worker_id}", alarm=False
-    )
+    return newest
 
 
-# The columns opening needs: loading whole ORM rows cost more than decrypting them.
+def _open_in(
+    session: Session, runtime: Runtime, newest: Mapping[int, int], *, worker_id: str
+) -> _Pending:
+    actor = f"worker:{worker_id}"
+    if not newest:
+        return _Pending({}, {}, {}, {})
+    pending = _read_and_decrypt(session, runtime, newest, newest)
+    _audit_opens(session, runtime, pending, purpose=Purpose.FORWARD, actor=actor, alarm=False)
+    return pending
+
+
+# The columns opening needs: loading whole ORM rows cost more than decrypting them. The clear
+# JSON is read as text and parsed here (orjson), not by the driver's stdlib `json`.
+_ORDERS = cast(sa.Table, OrderRow.__table__)
 _OPEN_COLUMNS = (
-    OrderRow.id,
-    OrderRow.version,
-    OrderRow.client_id,
-    OrderRow.marketplace,
-    OrderRow.marketplace_order_id,
-    OrderRow.schema_version,
-    OrderRow.bucket_day,
-    OrderRow.clear,
-    OrderRow.pii_ciphertext,
-    OrderRow.wrapped_data_key,
+    _ORDERS.c.id,
+    _ORDERS.c.version,
+    _ORDERS.c.client_id,
+    _ORDERS.c.marketplace,
+    _ORDERS.c.marketplace_order_id,
+    _ORDERS.c.schema_version,
+    _ORDERS.c.bucket_day,
+    sa.cast(_ORDERS.c.clear, sa.Text).label("clear_json"),
+    _ORDERS.c.pii_ciphertext,
+    _ORDERS.c.wrapped_data_key,
 )
+
+
+@functools.cache
+def _open_query(sqlite: bool) -> sa.Select[Any]:
+    """Built once per dialect: building it per open cost more than the server's work."""
+    return sa.select(*_OPEN_COLUMNS).where(id_in_param(_ORDERS.c.id, "ids", sqlite))
+
+
+@dataclass
+class _Pending:
+    """Orders read and decrypted in a transaction that has not committed yet.
+
+    The plaintext stays in here until `hand_out`, which the caller may only call once the
+    transaction holding the audit events has committed.
+    """
+
+    opened: dict[int, OpenedParts]
+    rows: dict[int, Any]
+    plaintext: dict[int, dict[str, Any]]
+    # (client id, outcome) -> rows: one audit event each.
+    attempted: dict[tuple[str, str], list[Any]]
+
+    def hand_out(self) -> dict[int, OpenedParts]:
+        for order_id, pii in self.plaintext.items():
+            row = self.rows[order_id]
+            clear = orjson.loads(row.clear_json)
+            self.opened[order_id] = OpenedParts(order_id, row.version, "ok", clear, pii)
+        self.plaintext = {}
+        return self.opened
+
+
+def _read_and_decrypt(
+    session: Session,
+    runtime: Runtime,
+    order_ids: Collection[int],
+    versions: Mapping[int, int] | None,
+) -> _Pending:
+    query = _open_query(is_sqlite(session))
+    rows = {row.id: row for row in session.execute(query, {"ids": list(order_ids)})}
+    pending = _Pending({}, rows, {}, {})
+    for order_id in order_ids:
+        row = rows.get(order_id)
+        if row is None:
+            pending.opened[order_id] = OpenedParts(order_id, None, "missing")
+            continue
+        if versions is not None and versions.get(order_id, row.version) != row.version:
+            pending.opened[order_id] = OpenedParts(order_id, row.version, "superseded")
+            continue
+        outcome, pii = _decrypt(runtime, row)
+        if pii is not None:
+            pending.plaintext[order_id] = pii
+        pending.opened[order_id] = OpenedParts(order_id, row.version, outcome)
+        pending.attempted.setdefault((row.client_id, outcome), []).append(row)
+    return pending
+
+
+def _audit_opens(
+    session: Session,
+    runtime: Runtime,
+    pending: _Pending,
+    *,
+    purpose: Purpose,
+    actor: str,
+    alarm: bool,
+) -> None:
+    """One decrypt event per (client, outcome) that opened or tried to, in `session`."""
+    if not pending.attempted:
+        return
+    now = runtime.clock()
+    attempted = pending.attempted
+    decrypted = sum(len(rows) for (_, outcome), rows in attempted.items() if outcome == "ok")
+    counted = alarm and decrypted > 0
+    alarm_count = runtime.decrypt_alarm.record(actor, now, decrypted) if counted else None
+    for (client_id, outcome), group in attempted.items():
+        audit.append(
+            session,
+            actor=actor,
+            action="decrypt",
+            client_id=client_id,
+            subject={
+                "order_ids": [row.id for row in group],
+                "versions": [row.version for row in group],
+                "bucket_days": [str(row.bucket_day) for row in group],
+            },
+            details={"purpose": purpose.value, "outcome": outcome, "orders": len(group)},
+            now=now,
+        )
+        if outcome == "ok":
+            metrics.record_decrypt(client_id, purpose.value, len(group))
+    first_client = next(iter(attempted))[0]
+    _append_alarm(runtime, session, first_client, actor, alarm_count, now)
 
 
 def _open_many(
@@ -200,54 +335,12 @@ def _open_many(
     alarm: bool,
 ) -> dict[int, OpenedParts]:
     with runtime.sessions() as session:
-        query = sa.select(*_OPEN_COLUMNS).where(id_in(session, OrderRow.id, order_ids))
-        rows = {row.id: row for row in session.execute(query)}
-    opened: dict[int, OpenedParts] = {}
-    plaintext: dict[int, dict[str, Any]] = {}
-    attempted: dict[tuple[str, str], list[Any]] = {}
-    for order_id in order_ids:
-        row = rows.get(order_id)
-        if row is None:
-            opened[order_id] = OpenedParts(order_id, None, "missing")
-            continue
-        if versions is not None and versions.get(order_id, row.version) != row.version:
-            opened[order_id] = OpenedParts(order_id, row.version, "superseded")
-            continue
-        outcome, pii = _decrypt(runtime, row)
-        if pii is not None:
-            plaintext[order_id] = pii
-        opened[order_id] = OpenedParts(order_id, row.version, outcome)
-        attempted.setdefault((row.client_id, outcome), []).append(row)
-    if not attempted:
-        return opened
-    now = runtime.clock()
-    decrypted = sum(len(rows) for (_, outcome), rows in attempted.items() if outcome == "ok")
-    counted = alarm and decrypted > 0
-    alarm_count = runtime.decrypt_alarm.record(actor, now, decrypted) if counted else None
-    with write_session(runtime.sessions) as session:
-        for (client_id, outcome), group in attempted.items():
-            audit.append(
-                session,
-                actor=actor,
-                action="decrypt",
-                client_id=client_id,
-                subject={
-                    "order_ids": [row.id for row in group],
-                    "versions": [row.version for row in group],
-                    "bucket_days": [str(row.bucket_day) for row in group],
-                },
-                details={"purpose": purpose.value, "outcome": outcome, "orders": len(group)},
-                now=now,
-            )
-            if outcome == "ok":
-                metrics.record_decrypt(client_id, purpose.value, len(group))
-        first_client = next(iter(attempted))[0]
-        _append_alarm(runtime, session, first_client, actor, alarm_count, now)
+        pending = _read_and_decrypt(session, runtime, order_ids, versions)
+    if pending.attempted:
+        with write_session(runtime.sessions) as session:
+            _audit_opens(session, runtime, pending, purpose=purpose, actor=actor, alarm=alarm)
     # Handed out only now, after the events committed.
-    for order_id, pii in plaintext.items():
-        row = rows[order_id]
-        opened[order_id] = OpenedParts(order_id, row.version, "ok", dict(row.clear), pii)
-    return opened
+    return pending.hand_out()
 
 
 def _decrypt(runtime: Runtime, row: Any) -> tuple[str, dict[str, Any] | None]:

@@ -13,15 +13,17 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from connectors.classify import join
 from connectors.order import Order
 from pipeline import metrics
-from pipeline.access import open_claimed
+from pipeline.access import OpenedParts, claim_and_open
 from pipeline.batching import batched
 from pipeline.clients import WebhookDestination
 from pipeline.destinations.backoff import backoff_delay_s
@@ -38,7 +40,8 @@ DestinationFactory = Callable[[str, str], Destination]
 
 # Rows one forward message may claim for its destination: enough that under load a message
 # sends for a second or so with a handful of transactions, few enough to finish well within
-# a lease on a slow destination.
+# a lease on a slow destination. A batching destination's claims take its batch size when
+# that is larger, so one claim fills one request.
 TOP_UP_ROWS = 50
 
 
@@ -130,54 +133,86 @@ class Forwarder:
     destinations: DestinationPool
     worker_id: str
     random_fraction: Callable[[], float] = random.random
-    # Rows one message may take for its destination (see `outbox.claim`'s `top_up_to`).
+    # Rows one message may take for a single-order destination (see `outbox.claim`'s
+    # `top_up_to`); a batching destination takes its batch size if larger.
     top_up_rows: int = TOP_UP_ROWS
 
     def forward(self, delivery_ids: Sequence[int]) -> ForwardReport:
         """Send these outbox rows (one destination's batch); rows not claimable are skipped.
 
         Rows of the same destination that are due as well are claimed with them, up to
-        `top_up_rows` (or the message's own size, if larger): under load, one message then
-        opens, sends and records many orders with a few transactions, and the messages of
-        the rows it took find nothing left to claim.
+        `top_up_rows`, the destination's batch size or the message's own size, whichever is
+        largest: under load, one message then opens, sends and records a full batch with two
+        transactions (claim and open; record), and the messages of the rows it took find
+        nothing left to claim.
         """
         report = ForwardReport()
         now = self.runtime.clock()
         lease_s = self.runtime.config.settings.outbox.lease_s
-        claimed = outbox.claim(
-            self.runtime.sessions,
-            now=now,
-            lease_s=lease_s,
-            worker_id=self.worker_id,
-            limit=max(1, len(delivery_ids)),
-            delivery_ids=list(delivery_ids),
-            top_up_to=max(len(delivery_ids), self.top_up_rows),
-        )
+        claimed: list[ClaimedDelivery] = []
+        # (client, destination) -> why it cannot be used: its rows are failed, never opened.
+        unusable: dict[tuple[str, str], str] = {}
+
+        def claim(session: Session) -> list[ClaimedDelivery]:
+            claimed.extend(
+                outbox.claim(
+                    session,
+                    now=now,
+                    lease_s=lease_s,
+                    worker_id=self.worker_id,
+                    limit=max(1, len(delivery_ids)),
+                    delivery_ids=list(delivery_ids),
+                    top_up_to=self._rows_per_claim(len(delivery_ids)),
+                )
+            )
+            for key in {(row.client_id, row.destination) for row in claimed}:
+                try:
+                    self.destinations.get(*key)
+                except (LookupError, ValueError) as exc:
+                    # Removed from config, or its config is unusable: nothing a retry can
+                    # fix until an operator acts, and replay brings the rows back.
+                    unusable[key] = f"destination unusable: {exc}"
+            return [row for row in claimed if (row.client_id, row.destination) not in unusable]
+
         # Half the lease: past it, the rest goes back rather than risk a second worker
         # taking rows over while this one is still sending them.
         send_until_s = time.monotonic() + lease_s / 2
+        _, opened = claim_and_open(self.runtime, claim, worker_id=self.worker_id)
         mine = set(delivery_ids)
         report.skipped = len(mine) - sum(1 for row in claimed if row.id in mine)
         groups: dict[tuple[str, str], list[ClaimedDelivery]] = defaultdict(list)
         for row in claimed:
             groups[(row.client_id, row.destination)].append(row)
         for (client_id, name), rows in groups.items():
-            report.add(self._send_group(client_id, name, rows, send_until_s))
+            reason = unusable.get((client_id, name))
+            report.add(self._send_group(client_id, name, rows, opened, reason, send_until_s))
         return report
 
+    def _rows_per_claim(self, message_rows: int) -> Callable[[str, str], int]:
+        def rows(client_id: str, name: str) -> int:
+            try:
+                batch_size = self.destinations.get(client_id, name).batch_size
+            except (LookupError, ValueError):
+                batch_size = 1
+            return max(message_rows, self.top_up_rows, batch_size)
+
+        return rows
+
     def _send_group(
-        self, client_id: str, name: str, rows: list[ClaimedDelivery], send_until_s: float
+        self,
+        client_id: str,
+        name: str,
+        rows: list[ClaimedDelivery],
+        opened: Mapping[int, OpenedParts],
+        unusable: str | None,
+        send_until_s: float,
     ) -> ForwardReport:
         outcomes = _Outcomes()
-        try:
-            destination = self.destinations.get(client_id, name)
-        except (LookupError, ValueError) as exc:
-            # The destination was removed from config, or its config is unusable: nothing a
-            # retry can fix until an operator acts, and replay brings the rows back.
-            reason = f"destination unusable: {exc}"
-            outcomes.failed += [_Failure(r, reason, True, sent=False) for r in rows]
+        if unusable is not None:
+            outcomes.failed += [_Failure(r, unusable, True, sent=False) for r in rows]
             return self._record(client_id, name, outcomes)
-        outgoing = self._prepare(rows, outcomes)
+        destination = self.destinations.get(client_id, name)
+        outgoing = self._prepare(rows, opened, outcomes)
         batches = list(batched(outgoing, destination.batch_size))
         for position, batch in enumerate(batches):
             if time.monotonic() > send_until_s:
@@ -200,16 +235,18 @@ class Forwarder:
         return self._record(client_id, name, outcomes)
 
     def _prepare(
-        self, rows: list[ClaimedDelivery], outcomes: _Outcomes
+        self,
+        rows: list[ClaimedDelivery],
+        opened: Mapping[int, OpenedParts],
+        outcomes: _Outcomes,
     ) -> list[tuple[ClaimedDelivery, OutgoingOrder]]:
-        """Open the rows' orders (one audited batch) and build their documents."""
-        # At the newest version any claimed row carries: an order stored since in a newer
-        # version than all of them is not opened at all.
-        opened = open_claimed(self.runtime, rows, worker_id=self.worker_id)
+        """Build the documents of the rows whose orders opened at the rows' own version."""
         outgoing: list[tuple[ClaimedDelivery, OutgoingOrder]] = []
         for row in rows:
             found = opened[row.order_id]
-            # Covers missing and superseded orders too (their version is None or another).
+            # Covers missing and superseded orders too (their version is None or another):
+            # orders were opened at the newest version any claimed row carries, so an order
+            # stored since in a newer version than all of them was not opened at all.
             if found.version != row.order_version:
                 outcomes.superseded.append(row)
             elif found.clear is None or found.pii is None:

@@ -20,7 +20,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -85,6 +85,13 @@ def _as_stored(value: Mapping[str, Any]) -> dict[str, Any]:
     return stored
 
 
+# Built once: statement construction costs more than the statements' work on the server.
+_EVENTS = cast(sa.Table, AuditEvent.__table__)
+_LOCK_CHAIN = sa.select(sa.func.pg_advisory_xact_lock(_CHAIN_LOCK_KEY))
+_HEAD = sa.select(_EVENTS.c.id, _EVENTS.c.hash).order_by(_EVENTS.c.id.desc()).limit(1)
+_INSERT = sa.insert(_EVENTS)
+
+
 def append(
     session: Session,
     *,
@@ -95,40 +102,43 @@ def append(
     details: Mapping[str, Any],
     now: datetime,
 ) -> AuditEvent:
-    """Add one event at the head of the chain, in the caller's transaction."""
+    """Add one event at the head of the chain, in the caller's transaction.
+
+    Returns the event as written (not attached to `session`).
+    """
     occurred_at = ensure_utc(now)
     subject_stored, details_stored = _as_stored(subject), _as_stored(details)
     require_write_lock(session, "audit.append")
     if not is_sqlite(session):
         # Held until the caller's transaction ends, so no other append reads the same head.
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock(_CHAIN_LOCK_KEY)))
-    head = session.execute(
-        sa.select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    ).one_or_none()
+        # A statement of its own: a head read in the same statement would use a snapshot
+        # taken before the lock was granted, and could miss the previous holder's event.
+        session.execute(_LOCK_CHAIN)
+    head = session.execute(_HEAD).one_or_none()
     event_id, prev_hash = (1, GENESIS_HASH) if head is None else (head.id + 1, head.hash)
-    event = AuditEvent(
-        id=event_id,
+    values = {
+        "id": event_id,
+        "occurred_at": occurred_at,
+        "actor": actor,
+        "action": action,
+        "client_id": client_id,
+        "subject": subject_stored,
+        "details": details_stored,
+        "prev_hash": prev_hash,
+    }
+    values["hash"] = event_hash(
+        prev_hash,
+        event_id=event_id,
         occurred_at=occurred_at,
         actor=actor,
         action=action,
         client_id=client_id,
         subject=subject_stored,
         details=details_stored,
-        prev_hash=prev_hash,
-        hash=event_hash(
-            prev_hash,
-            event_id=event_id,
-            occurred_at=occurred_at,
-            actor=actor,
-            action=action,
-            client_id=client_id,
-            subject=subject_stored,
-            details=details_stored,
-        ),
     )
-    session.add(event)
-    session.flush()
-    return event
+    # A Core insert: an ORM add and flush of one row cost several times the statement.
+    session.execute(_INSERT, values)
+    return AuditEvent(**values)
 
 
 def head(session: Session) -> tuple[int, str] | None:

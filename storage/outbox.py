@@ -9,15 +9,16 @@ with SELECT ... FOR UPDATE SKIP LOCKED, SQLite claims inside BEGIN IMMEDIATE.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from storage.db import is_sqlite, require_write_lock, write_session
 from storage.models import DELIVERY_STATUSES, Delivery
@@ -43,6 +44,10 @@ class ClaimedDelivery:
     attempts: int
     lease_until: datetime
     leased_by: str
+
+
+# How many rows a claim may top up to, given the claimed rows' client and destination.
+TopUp = Callable[[str, str], int]
 
 
 def delivery_idempotency_key(
@@ -84,7 +89,7 @@ def claim(
     worker_id: str,
     limit: int,
     delivery_ids: Collection[int] | None = None,
-    top_up_to: int = 0,
+    top_up_to: int | TopUp = 0,
 ) -> list[ClaimedDelivery]:
     """Lease up to `limit` due rows (oldest due first) to `worker_id` for `lease_s` seconds.
 
@@ -93,6 +98,8 @@ def claim(
     `top_up_to`: if that claimed anything, also lease other due rows of the same client and
     destination, up to `top_up_to` rows in all, so one message drains what is waiting for a
     destination while its connection is open; the messages of the rows taken find them gone.
+    A callable `top_up_to(client_id, destination)` gives that number once the destination is
+    known (a batching destination tops up to its batch size, so one claim fills one request).
     Given a sessionmaker, the claim commits in its own write transaction; given a session,
     it joins the caller's transaction (on SQLite, start it with `storage.db.write_session`).
     """
@@ -110,14 +117,18 @@ def _claim_topped_up(
     worker_id: str,
     limit: int,
     delivery_ids: Collection[int] | None,
-    top_up_to: int,
+    top_up_to: int | TopUp,
 ) -> list[ClaimedDelivery]:
     claimed = _claim(session, now, lease_s, worker_id, limit, delivery_ids)
-    if not claimed or len(claimed) >= top_up_to:
+    if not claimed:
         return claimed
     first = claimed[0]
     if any((c.client_id, c.destination) != (first.client_id, first.destination) for c in claimed):
         return claimed  # a message mixing destinations: not one connection to keep busy
+    if callable(top_up_to):
+        top_up_to = top_up_to(first.client_id, first.destination)
+    if len(claimed) >= top_up_to:
+        return claimed
     more = _claim(
         session,
         now,
@@ -125,9 +136,8 @@ def _claim_topped_up(
         worker_id,
         top_up_to - len(claimed),
         None,
-        where=sa.and_(
-            Delivery.client_id == first.client_id, Delivery.destination == first.destination
-        ),
+        client_id=first.client_id,
+        destination=first.destination,
     )
     return claimed + more
 
@@ -139,62 +149,26 @@ def _claim(
     worker_id: str,
     limit: int,
     delivery_ids: Collection[int] | None,
-    where: sa.ColumnElement[bool] | None = None,
+    *,
+    client_id: str | None = None,
+    destination: str | None = None,
 ) -> list[ClaimedDelivery]:
     now = ensure_utc(now)
     if lease_s <= 0 or limit <= 0:
         raise ValueError("lease_s and limit must be positive")
-    candidates = (
-        sa.select(Delivery.id)
-        .where(_claimable(now))
-        .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(limit)
-        # Rows another worker is claiming right now are skipped, not waited for; once that
-        # claim commits, the re-checked WHERE no longer matches them. SQLite ignores this and
-        # relies on the write lock instead.
-        .with_for_update(skip_locked=True)
-    )
+    sqlite = is_sqlite(session)
+    select_due, update = _claim_statements(sqlite, delivery_ids is not None, client_id is not None)
+    params: dict[str, Any] = {"now": now, "limit": limit}
     if delivery_ids is not None:
-        candidates = candidates.where(id_in(session, Delivery.id, delivery_ids))
-    if where is not None:
-        candidates = candidates.where(where)
-    # Not while an older version of the same order is on its way to the same destination under
-    # a live lease: the newer one waits, so it cannot overtake (order kept per order id). An
-    # expired lease no longer holds it back (that worker is presumed dead; receivers can also
-    # drop a late older version by `order_version`).
-    older = aliased(Delivery)
-    candidates = candidates.where(
-        ~sa.exists().where(
-            older.order_id == Delivery.order_id,
-            older.destination == Delivery.destination,
-            older.order_version < Delivery.order_version,
-            older.status == "sending",
-            older.lease_until > now,
-        )
-    )
-    ids = list(session.scalars(candidates))
+        params["ids"] = list(delivery_ids)
+    if client_id is not None:
+        params.update(client_id=client_id, destination=destination)
+    ids = list(session.scalars(select_due, params))
     if not ids:
         return []
     lease_until = now + timedelta(seconds=lease_s)
     rows = session.execute(
-        sa.update(Delivery)
-        .where(id_in(session, Delivery.id, ids))
-        .values(
-            status="sending",
-            lease_until=lease_until,
-            leased_by=worker_id,
-            attempts=Delivery.attempts + 1,
-        )
-        .returning(
-            Delivery.id,
-            Delivery.order_id,
-            Delivery.order_version,
-            Delivery.client_id,
-            Delivery.destination,
-            Delivery.idempotency_key,
-            Delivery.attempts,
-        )
-        .execution_options(synchronize_session=False)
+        update, {"claimed": ids, "lease_until": lease_until, "worker_id": worker_id}
     ).all()
     claimed = [
         ClaimedDelivery(
@@ -212,6 +186,87 @@ def _claim(
     ]
     order = {delivery_id: position for position, delivery_id in enumerate(ids)}
     return sorted(claimed, key=lambda c: order[c.id])
+
+
+_DELIVERIES = cast(sa.Table, Delivery.__table__)
+
+
+def _ids_param(name: str, sqlite: bool) -> sa.BindParameter[Any]:
+    if sqlite:
+        return sa.bindparam(name, expanding=True)
+    return sa.bindparam(name, type_=postgresql.ARRAY(sa.BigInteger))
+
+
+def id_in_param(column: sa.ColumnElement[int], name: str, sqlite: bool) -> sa.ColumnElement[bool]:
+    """`id_in` for a statement built once: the ids come in as parameter `name` at execution."""
+    param = _ids_param(name, sqlite)
+    return column.in_(param) if sqlite else column == sa.any_(param)
+
+
+@functools.cache
+def _claim_statements(
+    sqlite: bool, by_ids: bool, by_destination: bool
+) -> tuple[sa.Select[int], sa.Update]:
+    """The claim's two statements, built once per shape and executed with parameters.
+
+    Building them on every claim cost more CPU than the database spent running them, and a
+    statement object that is reused keeps its cache key, so SQLAlchemy compiles it once.
+    """
+    d = _DELIVERIES.c
+    now = sa.bindparam("now", type_=d.next_attempt_at.type)
+    claimable = sa.or_(
+        sa.and_(d.status.in_(("pending", "failed")), d.next_attempt_at <= now),
+        sa.and_(d.status == "sending", d.lease_until <= now),
+    )
+    # Not while an older version of the same order is on its way to the same destination under
+    # a live lease: the newer one waits, so it cannot overtake (order kept per order id). An
+    # expired lease no longer holds it back (that worker is presumed dead; receivers can also
+    # drop a late older version by `order_version`).
+    older = _DELIVERIES.alias("older")
+    no_older_in_flight = ~sa.exists().where(
+        older.c.order_id == d.order_id,
+        older.c.destination == d.destination,
+        older.c.order_version < d.order_version,
+        older.c.status == "sending",
+        older.c.lease_until > now,
+    )
+    select_due = (
+        sa.select(d.id)
+        .where(claimable, no_older_in_flight)
+        .order_by(d.next_attempt_at, d.id)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+        # Rows another worker is claiming right now are skipped, not waited for; once that
+        # claim commits, the re-checked WHERE no longer matches them. SQLite ignores this and
+        # relies on the write lock instead.
+        .with_for_update(skip_locked=True)
+    )
+    if by_ids:
+        select_due = select_due.where(id_in_param(d.id, "ids", sqlite))
+    if by_destination:
+        select_due = select_due.where(
+            d.client_id == sa.bindparam("client_id"),
+            d.destination == sa.bindparam("destination"),
+        )
+    update = (
+        sa.update(_DELIVERIES)
+        .where(id_in_param(d.id, "claimed", sqlite))
+        .values(
+            status="sending",
+            lease_until=sa.bindparam("lease_until", type_=d.lease_until.type),
+            leased_by=sa.bindparam("worker_id", type_=d.leased_by.type),
+            attempts=d.attempts + 1,
+        )
+        .returning(
+            d.id,
+            d.order_id,
+            d.order_version,
+            d.client_id,
+            d.destination,
+            d.idempotency_key,
+            d.attempts,
+        )
+    )
+    return select_due, update
 
 
 def mark_delivered(session: Session, delivery_id: int, *, now: datetime) -> bool:
@@ -234,13 +289,23 @@ def mark_delivered_many(session: Session, delivery_ids: Collection[int], *, now:
     """`mark_delivered` for many rows in one statement; returns how many were being sent."""
     if not delivery_ids:
         return 0
-    result = session.execute(
-        sa.update(Delivery)
-        .where(id_in(session, Delivery.id, delivery_ids), Delivery.status == "sending")
-        .values(status="delivered", delivered_at=ensure_utc(now), lease_until=None, leased_by=None)
-        .execution_options(synchronize_session=False)
+    statement = _delivered_statement(is_sqlite(session))
+    return rowcount(session.execute(statement, {"ids": list(delivery_ids), "now": ensure_utc(now)}))
+
+
+@functools.cache
+def _delivered_statement(sqlite: bool) -> sa.Update:
+    d = _DELIVERIES.c
+    return (
+        sa.update(_DELIVERIES)
+        .where(id_in_param(d.id, "ids", sqlite), d.status == "sending")
+        .values(
+            status="delivered",
+            delivered_at=sa.bindparam("now", type_=d.delivered_at.type),
+            lease_until=None,
+            leased_by=None,
+        )
     )
-    return rowcount(result)
 
 
 def release(
@@ -257,23 +322,28 @@ def release(
     """
     if not delivery_ids:
         return 0
-    result = session.execute(
-        sa.update(Delivery)
+    params = {"ids": list(delivery_ids), "worker_id": worker_id, "retry_at": ensure_utc(retry_at)}
+    return rowcount(session.execute(_release_statement(is_sqlite(session)), params))
+
+
+@functools.cache
+def _release_statement(sqlite: bool) -> sa.Update:
+    d = _DELIVERIES.c
+    return (
+        sa.update(_DELIVERIES)
         .where(
-            id_in(session, Delivery.id, delivery_ids),
-            Delivery.status == "sending",
-            Delivery.leased_by == worker_id,
+            id_in_param(d.id, "ids", sqlite),
+            d.status == "sending",
+            d.leased_by == sa.bindparam("worker_id", type_=d.leased_by.type),
         )
         .values(
             status="pending",
-            next_attempt_at=ensure_utc(retry_at),
-            attempts=Delivery.attempts - 1,
+            next_attempt_at=sa.bindparam("retry_at", type_=d.next_attempt_at.type),
+            attempts=d.attempts - 1,
             lease_until=None,
             leased_by=None,
         )
-        .execution_options(synchronize_session=False)
     )
-    return rowcount(result)
 
 
 def mark_failed(
