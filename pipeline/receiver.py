@@ -514,6 +514,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(_Reply(413))
             return
         body = self.rfile.read(length)
+        if len(body) < length:
+            # The client went away mid-body (a worker killed while sending): there is no
+            # request to judge, and the sender never reads an answer. Not counted as rejected.
+            self.close_connection = True
+            return
         headers = {name.lower(): value for name, value in self.headers.items()}
         self._answer(self.server.owner._handle(self.path, headers, body))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 import stat
 import threading
@@ -64,6 +65,30 @@ def test_malformed_bodies_are_rejected(tmp_path: Path, body: bytes) -> None:
         assert _post(receiver, body) == 400
         assert receiver.stats.rejected == 1
         assert receiver.orders == []
+
+
+def test_a_body_cut_off_by_a_vanishing_sender_is_not_a_rejected_request(tmp_path: Path) -> None:
+    # A worker SIGKILLed mid-POST: headers and part of the body arrive, then the connection
+    # closes. There is no request to judge; counting it as rejected would say a sender signed
+    # badly or sent a malformed body.
+    body = b'{"ordervault": {"idempotency_key": "k1"}}'
+    signature = signature_header(SECRET, body, timestamp_s=int(time.time()))
+    with WebhookReceiver(tmp_path, secret=SECRET) as receiver:
+        host, port = receiver.url.split("//")[1].split("/")[0].rsplit(":", 1)
+        raw = socket.create_connection((host, int(port)))
+        with _trusting(receiver).wrap_socket(raw, server_hostname=host) as tls:
+            tls.sendall(
+                b"POST /orders HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n"
+                b"Ordervault-Signature: %s\r\n\r\n"
+                % (host.encode(), len(body), signature.encode())
+                + body[:10]
+            )
+        assert _post(receiver, body) == 200  # the receiver goes on serving
+        assert (receiver.stats.rejected, receiver.stats.requests, receiver.stats.accepted) == (
+            0,
+            1,
+            1,
+        )
 
 
 def test_wrong_path_is_404_and_the_key_file_is_private(tmp_path: Path) -> None:
