@@ -39,6 +39,7 @@ raise TypeError or ValueError. */
 #define FORMAT_V1 1
 /* Wrapped data key: version | key_id | nonce | body + tag. */
 #define WRAPPED_HEADER_BYTES (1 + KEY_ID_BYTES)
+#define WRAPPED_KEY_BYTES (WRAPPED_HEADER_BYTES + NONCE_BYTES + KEY_BYTES + TAG_BYTES)
 /* Sealed PII: version | nonce | body + tag. */
 #define PII_BODY_OFFSET (1 + NONCE_BYTES)
 #define PII_MIN_BYTES (PII_BODY_OFFSET + TAG_BYTES)
@@ -368,6 +369,33 @@ decrypt_error(void)
     return NULL;
 }
 
+/* --- a data key under a bucket key: wrapped key = header (from the bucket AD) | nonce | body --- */
+
+/* Writes the wrapped form of `data_key` (WRAPPED_KEY_BYTES) at `wrapped_at`. */
+static int
+wrap_into(SecretKey *bucket_key, PyObject *bucket_ad, const unsigned char *nonce,
+          const unsigned char *data_key, const RecordAd *record_ad, unsigned char *wrapped_at)
+{
+    const unsigned char *ad = (const unsigned char *)PyBytes_AS_STRING(bucket_ad);
+    memcpy(wrapped_at, ad, WRAPPED_HEADER_BYTES);
+    memcpy(wrapped_at + WRAPPED_HEADER_BYTES, nonce, NONCE_BYTES);
+    return gcm_seal(bucket_key->sealer, NULL, nonce, ad, (int)PyBytes_GET_SIZE(bucket_ad),
+                    record_ad->bytes, record_ad->len, data_key, KEY_BYTES,
+                    wrapped_at + WRAPPED_HEADER_BYTES + NONCE_BYTES);
+}
+
+/* The data key of a wrapped key's (nonce, body) into `data_key`; 1 only if its tag verifies.
+   On 0 `data_key` may hold unauthenticated bytes: the caller cleanses it either way. */
+static int
+unwrap_into(SecretKey *bucket_key, PyObject *bucket_ad, const unsigned char *key_nonce,
+            const unsigned char *key_body, const RecordAd *record_ad, unsigned char *data_key)
+{
+    return gcm_open(bucket_key->opener, NULL, key_nonce,
+                    (const unsigned char *)PyBytes_AS_STRING(bucket_ad),
+                    (int)PyBytes_GET_SIZE(bucket_ad), record_ad->bytes, record_ad->len, key_body,
+                    KEY_BYTES, key_body + KEY_BYTES, data_key);
+}
+
 /* --- the formats ------------------------------------------------------------------------------ */
 
 PyDoc_STRVAR(seal_record_doc,
@@ -412,24 +440,18 @@ seal_record(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     int pii_len = (int)pii.len;
     sealed = PyBytes_FromStringAndSize(NULL, PII_MIN_BYTES + pii_len);
-    wrapped = PyBytes_FromStringAndSize(NULL, WRAPPED_HEADER_BYTES + NONCE_BYTES + KEY_BYTES + TAG_BYTES);
+    wrapped = PyBytes_FromStringAndSize(NULL, WRAPPED_KEY_BYTES);
     if (sealed == NULL || wrapped == NULL) {
         goto done;
     }
     unsigned char *sealed_at = (unsigned char *)PyBytes_AS_STRING(sealed);
     sealed_at[0] = FORMAT_V1;
     memcpy(sealed_at + 1, pii_nonce, NONCE_BYTES);
-    unsigned char *wrapped_at = (unsigned char *)PyBytes_AS_STRING(wrapped);
-    const unsigned char *ad = (unsigned char *)PyBytes_AS_STRING(bucket_ad);
-    int ad_len = (int)PyBytes_GET_SIZE(bucket_ad);
-    memcpy(wrapped_at, ad, WRAPPED_HEADER_BYTES);
-    memcpy(wrapped_at + WRAPPED_HEADER_BYTES, key_nonce, NONCE_BYTES);
     if (!gcm_seal(data_key_sealer, data_key, pii_nonce, (const unsigned char *)PII_AD_PREFIX,
                   PII_AD_PREFIX_BYTES, record_ad.bytes, record_ad.len, pii.buf, pii_len,
                   sealed_at + PII_BODY_OFFSET)
-        || !gcm_seal(bucket_key->sealer, NULL, key_nonce, ad, ad_len, record_ad.bytes,
-                     record_ad.len, data_key, KEY_BYTES,
-                     wrapped_at + WRAPPED_HEADER_BYTES + NONCE_BYTES)) {
+        || !wrap_into(bucket_key, bucket_ad, key_nonce, data_key, &record_ad,
+                      (unsigned char *)PyBytes_AS_STRING(wrapped))) {
         PyErr_SetString(PyExc_RuntimeError, "OpenSSL AES-256-GCM encryption failed");
         goto done;
     }
@@ -480,10 +502,7 @@ open_record(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     int pii_len = (int)sealed.len - PII_MIN_BYTES;
     unsigned char data_key[KEY_BYTES];
     PyObject *pii = NULL;
-    int opened = gcm_open(bucket_key->opener, NULL, key_nonce,
-                          (const unsigned char *)PyBytes_AS_STRING(bucket_ad),
-                          (int)PyBytes_GET_SIZE(bucket_ad), record_ad.bytes, record_ad.len,
-                          key_body, KEY_BYTES, key_body + KEY_BYTES, data_key);
+    int opened = unwrap_into(bucket_key, bucket_ad, key_nonce, key_body, &record_ad, data_key);
     if (opened) {
         pii = PyBytes_FromStringAndSize(NULL, pii_len);
         if (pii != NULL) {
@@ -533,10 +552,7 @@ unwrap_data_key(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     unsigned char data_key[KEY_BYTES];
-    int opened = gcm_open(bucket_key->opener, NULL, key_nonce,
-                          (const unsigned char *)PyBytes_AS_STRING(bucket_ad),
-                          (int)PyBytes_GET_SIZE(bucket_ad), record_ad.bytes, record_ad.len,
-                          key_body, KEY_BYTES, key_body + KEY_BYTES, data_key);
+    int opened = unwrap_into(bucket_key, bucket_ad, key_nonce, key_body, &record_ad, data_key);
     record_ad_free(&record_ad);
     PyObject *result = opened ? secret_key_from_raw(data_key) : decrypt_error();
     OPENSSL_cleanse(data_key, KEY_BYTES);
@@ -571,15 +587,10 @@ wrap_data_key(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         record_ad_free(&record_ad);
         return NULL;
     }
-    PyObject *wrapped = PyBytes_FromStringAndSize(NULL, WRAPPED_HEADER_BYTES + NONCE_BYTES + KEY_BYTES + TAG_BYTES);
+    PyObject *wrapped = PyBytes_FromStringAndSize(NULL, WRAPPED_KEY_BYTES);
     if (wrapped != NULL) {
-        unsigned char *wrapped_at = (unsigned char *)PyBytes_AS_STRING(wrapped);
-        const unsigned char *ad = (unsigned char *)PyBytes_AS_STRING(bucket_ad);
-        memcpy(wrapped_at, ad, WRAPPED_HEADER_BYTES);
-        memcpy(wrapped_at + WRAPPED_HEADER_BYTES, PyBytes_AS_STRING(nonce), NONCE_BYTES);
-        if (!gcm_seal(bucket_key->sealer, NULL, wrapped_at + WRAPPED_HEADER_BYTES, ad,
-                      (int)PyBytes_GET_SIZE(bucket_ad), record_ad.bytes, record_ad.len,
-                      data_key->raw, KEY_BYTES, wrapped_at + WRAPPED_HEADER_BYTES + NONCE_BYTES)) {
+        if (!wrap_into(bucket_key, bucket_ad, (const unsigned char *)PyBytes_AS_STRING(nonce),
+                       data_key->raw, &record_ad, (unsigned char *)PyBytes_AS_STRING(wrapped))) {
             PyErr_SetString(PyExc_RuntimeError, "OpenSSL AES-256-GCM encryption failed");
             Py_CLEAR(wrapped);
         }
