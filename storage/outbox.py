@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db import is_sqlite, require_write_lock, write_session
 from storage.models import DELIVERY_STATUSES, Delivery
@@ -60,21 +60,8 @@ def delivery_idempotency_key(
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
-def id_in(
-    session: Session, column: InstrumentedAttribute[int], ids: Collection[int]
-) -> sa.ColumnElement[bool]:
-    """`column IN ids`, on PostgreSQL as `= ANY(<one array parameter>)`.
-
-    An IN list renders one parameter per id, so every claim size is a new statement text that
-    SQLAlchemy compiles and psycopg parses again; with one array the text never changes and
-    both caches hold.
-    """
-    if is_sqlite(session):
-        return column.in_(list(ids))
-    return column == sa.any_(sa.bindparam(None, list(ids), type_=postgresql.ARRAY(sa.BigInteger)))
-
-
-def _claimable(now: datetime) -> sa.ColumnElement[bool]:
+def _claimable(now: datetime | sa.BindParameter[Any]) -> sa.ColumnElement[bool]:
+    """Due: pending or failed with its next attempt come, or sending under a lapsed lease."""
     return sa.or_(
         sa.and_(Delivery.status.in_(("pending", "failed")), Delivery.next_attempt_at <= now),
         sa.and_(Delivery.status == "sending", Delivery.lease_until <= now),
@@ -191,16 +178,14 @@ def _claim(
 _DELIVERIES = cast(sa.Table, Delivery.__table__)
 
 
-def _ids_param(name: str, sqlite: bool) -> sa.BindParameter[Any]:
-    if sqlite:
-        return sa.bindparam(name, expanding=True)
-    return sa.bindparam(name, type_=postgresql.ARRAY(sa.BigInteger))
-
-
 def id_in_param(column: sa.ColumnElement[int], name: str, sqlite: bool) -> sa.ColumnElement[bool]:
-    """`id_in` for a statement built once: the ids come in as parameter `name` at execution."""
-    param = _ids_param(name, sqlite)
-    return column.in_(param) if sqlite else column == sa.any_(param)
+    """`column IN (ids)`, the ids bound at execution as parameter `name`, for a statement
+    built once. On PostgreSQL it is `= ANY(<one array parameter>)`: an IN list renders one
+    parameter per id, so every claim size would be a new statement text that SQLAlchemy
+    compiles and psycopg parses again; with one array the text never changes."""
+    if sqlite:
+        return column.in_(sa.bindparam(name, expanding=True))
+    return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(sa.BigInteger)))
 
 
 @functools.cache
@@ -214,10 +199,6 @@ def _claim_statements(
     """
     d = _DELIVERIES.c
     now = sa.bindparam("now", type_=d.next_attempt_at.type)
-    claimable = sa.or_(
-        sa.and_(d.status.in_(("pending", "failed")), d.next_attempt_at <= now),
-        sa.and_(d.status == "sending", d.lease_until <= now),
-    )
     # Not while an older version of the same order is on its way to the same destination under
     # a live lease: the newer one waits, so it cannot overtake (order kept per order id). An
     # expired lease no longer holds it back (that worker is presumed dead; receivers can also
@@ -232,7 +213,7 @@ def _claim_statements(
     )
     select_due = (
         sa.select(d.id)
-        .where(claimable, no_older_in_flight)
+        .where(_claimable(now), no_older_in_flight)
         .order_by(d.next_attempt_at, d.id)
         .limit(sa.bindparam("limit", type_=sa.Integer))
         # Rows another worker is claiming right now are skipped, not waited for; once that
