@@ -5,9 +5,9 @@ purpose and the actor, never the PII. The event is committed before plaintext is
 no read of PII escapes the log. `open_order` opens one order (an operator's export, a support
 case) and records one event; `open_orders` opens many (a worker forwarding a batch) with one
 read and one event per outcome, whose subject lists the orders and whose details count them;
-`open_claimed` is `open_orders` for a forwarding worker, limited to the orders of outbox rows it
-has leased and left out of the decrypt-rate alarm (see its docstring for why); `claim_and_open`
-leases the rows and opens them in one transaction, the way a forwarding worker does.
+`claim_and_open` is how a forwarding worker opens orders: it leases outbox rows and opens their
+orders in one transaction, and leaves those decrypts out of the decrypt-rate alarm (see its
+docstring for why).
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ class Opened:
 
 @dataclass(frozen=True)
 class OpenedParts:
-    """One claimed order as `open_claimed` found it: its stored parts, PII opened, if "ok".
+    """One claimed order as `claim_and_open` found it: its stored parts, PII opened, if "ok".
 
     `clear` is the row's clear JSON and `pii` the opened PII part (`classify.split`'s two
     halves), left unjoined: forwarding builds its document from them directly.
@@ -163,11 +163,16 @@ def claim_and_open(
     """Lease outbox rows with `claim` and open their orders, in one write transaction.
 
     `claim(session)` leases rows to `worker_id` in the given transaction and returns the rows
-    to open (all of them, or those the caller can use). The orders are read, decrypted and
-    audited exactly as by `open_claimed`, in the same transaction; the PII is handed out only
-    once it has committed, so the lease and the audit event of every decrypt are durable
-    before any plaintext leaves this function. One transaction instead of two per claim: a
-    forwarding worker pays one commit (and its fsync) less per batch.
+    to open (all of them, or those the caller can use); only rows leased to `worker_id` may be
+    opened this way. The orders are read at the newest version any of the rows carries,
+    decrypted, and audited as `open_orders` would with purpose `forward` and actor
+    `worker:<worker_id>`, in the same transaction; the PII is handed out only once it has
+    committed, so the lease and the audit event of every decrypt are durable before any
+    plaintext leaves this function. One transaction instead of two per claim: a forwarding
+    worker pays one commit (and its fsync) less per batch.
+
+    Not counted by the decrypt-rate alarm: their rate is the delivery rate (pipeline/alarm.py
+    says why that is left out).
     """
     with write_session(runtime.sessions) as session:
         claimed = list(claim(session))
@@ -177,29 +182,9 @@ def claim_and_open(
     return claimed, pending.hand_out()
 
 
-def open_claimed(
-    runtime: Runtime, claimed: Sequence[ClaimedDelivery], *, worker_id: str
-) -> dict[int, OpenedParts]:
-    """Open the orders of outbox rows this worker has just leased, to forward them; by order id.
-
-    Audited exactly as `open_orders` with purpose `forward` and actor `worker:<worker_id>`
-    (the events commit before this returns), and opened at the newest version any of the rows
-    carries. Not counted by the decrypt-rate alarm: these decrypts are the pipeline delivering
-    what it stored, one per leased outbox row and attempt, so their volume is the delivery
-    volume (bounded by the outbox, `max_attempts`, and visible in the delivery and decrypt
-    metrics), not a person or tool reading PII in bulk, which is what the alarm is for. A
-    busy pipeline would otherwise raise a false alarm every minute, and an alarm that always
-    fires hides the one that matters. Only rows leased to `worker_id` may be opened this way.
-    """
-    newest = _newest_versions(claimed, worker_id)
-    with write_session(runtime.sessions) as session:
-        pending = _open_in(session, runtime, newest, worker_id=worker_id)
-    return pending.hand_out()
-
-
 def _newest_versions(claimed: Sequence[ClaimedDelivery], worker_id: str) -> dict[int, int]:
     if any(row.leased_by != worker_id for row in claimed):
-        raise ValueError("open_claimed opens only rows leased to this worker")
+        raise ValueError("a worker opens only rows leased to this worker")
     newest: dict[int, int] = {}
     for row in claimed:
         newest[row.order_id] = max(row.order_version, newest.get(row.order_id, 0))

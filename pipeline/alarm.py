@@ -6,7 +6,7 @@ without flooding the log. Actors are ids such as `worker:host:pid` or `operator:
 
 What counts: every decrypt through `pipeline.access` (`open_order`, `open_orders`, whatever the
 purpose) except a forwarding worker's decrypts of the orders of outbox rows it has just leased
-(`access.open_claimed`). Those are the pipeline delivering what it stored, one per leased row
+(`access.claim_and_open`). Those are the pipeline delivering what it stored, one per leased row
 and attempt: their rate is the delivery rate, so a limit on them fires whenever the pipeline is
 busy (a false alarm an operator learns to ignore, hiding the real one) and catches nothing the
 outbox does not already bound (`max_attempts`) and show (delivery and decrypt metrics by

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.order import Buyer
-from pipeline.access import Purpose, open_claimed, open_orders
+from pipeline.access import Purpose, claim_and_open, open_orders
 from pipeline.alarm import DecryptRateAlarm
 from pipeline.destinations.base import Destination, OutgoingOrder
 from pipeline.forward import DestinationPool, Forwarder
@@ -117,5 +117,5 @@ def test_only_rows_leased_to_the_worker_can_be_opened_unalarmed(
         delivery_ids=delivery_ids,
     )
     with pytest.raises(ValueError, match="leased to this worker"):
-        open_claimed(deployment.runtime, claimed, worker_id="w2")
+        claim_and_open(deployment.runtime, lambda _session: claimed, worker_id="w2")
     assert _events(deployment, "decrypt") == []
