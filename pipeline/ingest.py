@@ -181,15 +181,7 @@ class Ingestor:
             # part: its PII is never sealed, stored or forwarded, and the row says why it
             # holds none.
             expired = day <= today
-            sealed = (
-                None
-                if expired
-                else vault.seal(
-                    RecordRef(client.id, marketplace, marketplace_order_id, PII_SCHEMA_VERSION),
-                    item.pii_bytes,
-                    day,
-                )
-            )
+            sealed = None if expired else vault.seal(record_ref(order), item.pii_bytes, day)
             record = OrderRecord(
                 client_id=client.id,
                 marketplace=marketplace,
