@@ -12,27 +12,29 @@ ROOT = Path(__file__).resolve().parents[1]
 UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:9/postgres"  # discard port: nobody listens
 
 
-def _run(require: bool) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ORDERVAULT_TEST_POSTGRES_URL": UNREACHABLE}
-    env["ORDERVAULT_REQUIRE_SERVICES"] = "1" if require else "0"
+def _pytest(
+    launcher: list[str], selection: list[str], require: bool, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """pytest on `selection` in a child, started by `launcher`, with ORDERVAULT_REQUIRE_SERVICES
+    set from `require` and `env` added to this process's environment."""
+    child_env = {**os.environ, **env, "ORDERVAULT_REQUIRE_SERVICES": "1" if require else "0"}
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "tests/storage/test_migrations.py",
-            "-k",
-            "postgresql",
-        ],
+        [*launcher, "-q", "-p", "no:cacheprovider", *selection],
         cwd=ROOT,
-        env=env,
+        env=child_env,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
+    )
+
+
+def _run(require: bool) -> subprocess.CompletedProcess[str]:
+    return _pytest(
+        [sys.executable, "-m", "pytest"],
+        ["tests/storage/test_migrations.py", "-k", "postgresql"],
+        require,
+        ORDERVAULT_TEST_POSTGRES_URL=UNREACHABLE,
     )
 
 
@@ -56,25 +58,10 @@ _WITHOUT_EXTENSION = (
 
 
 def _run_without_extension(require: bool) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ORDERVAULT_REQUIRE_SERVICES": "1" if require else "0"}
-    return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _WITHOUT_EXTENSION,
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "tests/crypto/test_native.py",
-            "-k",
-            "compiled_backend_is_what_ordervault_uses",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    return _pytest(
+        [sys.executable, "-c", _WITHOUT_EXTENSION],
+        ["tests/crypto/test_native.py", "-k", "compiled_backend_is_what_ordervault_uses"],
+        require,
     )
 
 
