@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -99,10 +101,12 @@ def _unnest(
     arrays: list[str] = []
     selected: list[str] = []
     params: dict[str, Any] = {}
+    # Column by column, gathered in C: one pass over the rows instead of one per column.
+    columns = zip(*map(itemgetter(*names), rows), strict=True) if len(names) > 1 else None
     for position, name in enumerate(names):
         column = table.c[name]
-        sql_type = column.type.compile(dialect=dialect)
-        values = [row[name] for row in rows]
+        sql_type = _sql_type(column, dialect)
+        values = list(next(columns)) if columns is not None else [row[name] for row in rows]
         first = values[0]
         param = f"p{position}"
         # A value every row shares (the page's client, its clock, the NULLs of a new order)
@@ -117,7 +121,7 @@ def _unnest(
         selected.append(f"u{len(arrays)}")
     if not arrays:  # every row the same: one array still gives unnest its row count
         params["p0"] = [params["p0"]] * len(rows)
-        arrays.append(f"CAST(%(p0)b AS {table.c[names[0]].type.compile(dialect=dialect)}[])")
+        arrays.append(f"CAST(%(p0)b AS {_sql_type(table.c[names[0]], dialect)}[])")
         selected[0] = "u1"
     # Only identifiers from the table's metadata (quoted) and type names go into the text;
     # every value is a bound parameter.
@@ -135,7 +139,13 @@ def _unnest(
         sql += f" RETURNING {', '.join(preparer.quote(c) for c in returning)}"
     # Driver SQL: psycopg's own placeholders, which SQLAlchemy's text() cannot spell.
     result = session.connection().exec_driver_sql(sql, params)
-    return list(result) if returning else []
+    return list(result.all()) if returning else []
+
+
+@lru_cache(maxsize=1024)
+def _sql_type(column: sa.Column[Any], dialect: sa.Dialect) -> str:
+    # Compiling a type costs more than binding a page's worth of one column's values.
+    return column.type.compile(dialect=dialect)
 
 
 def _bind_values(column: sa.Column[Any], dialect: sa.Dialect, values: list[Any]) -> list[Any]:
