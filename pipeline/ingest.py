@@ -7,7 +7,7 @@ caller enqueues forwarding after this returns (after commit).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +20,7 @@ from connectors.order import PII_SCHEMA_VERSION, Order
 from crypto import InvalidValueError, PiiVault, RecordRef
 from pipeline.clients import ClientConfig
 from pipeline.expiry import expiry_days
+from pipeline.overlap import overlapped
 from pipeline.runtime import Runtime
 from storage import (
     OrderRecord,
@@ -79,6 +80,21 @@ class _Prepared:
     digest: str
 
 
+# (the items whose rows are to be written, the moment they are stored) -> each item's sealed
+# row and whether its retention has already ended.
+_RecordsOf = Callable[[list["_Prepared"], datetime], list[tuple[OrderRecord, bool]]]
+
+
+@dataclass(frozen=True)
+class SealedPage:
+    """A page of one client's orders, minimised and sealed, ready for `Ingestor.write_page`."""
+
+    client_id: str
+    items: list[_Prepared]
+    records: list[tuple[OrderRecord, bool]]  # aligned with `items`
+    sealed_at: datetime
+
+
 @dataclass(frozen=True)
 class Ingestor:
     runtime: Runtime
@@ -94,10 +110,63 @@ class Ingestor:
         finds the unchanged ones, one write transaction stores the rest with their outbox
         rows, so a page costs a few round trips rather than several per order.
         """
+        prepared = self._prepare_all(client, orders)
+
+        def seal_changed(items: list[_Prepared], now: datetime) -> list[tuple[OrderRecord, bool]]:
+            return self._records(self.runtime.vault, client, items, now)
+
+        return self._write(client, prepared, seal_changed, self.runtime.clock)
+
+    def store_pages(
+        self, client: ClientConfig, pages: Iterable[Sequence[Order]]
+    ) -> Iterator[list[UpsertResult]]:
+        """`store_many` for each page in turn, sealing the next page while one is written.
+
+        Each page is still one transaction, written in order; see `pipeline.overlap` for what
+        happens when a page fails. The price: every order of a page is sealed before the read
+        that finds the unchanged ones, so an unchanged order costs a seal and its blind index
+        (tens of microseconds) where `store_many` spends none.
+        """
+        return overlapped(
+            pages,
+            lambda orders: self.seal_page(client, orders),
+            lambda page: self.write_page(client, page),
+            thread_name=f"ordervault-ingest-{client.id}",
+        )
+
+    def seal_page(self, client: ClientConfig, orders: Sequence[Order]) -> SealedPage:
+        """A page minimised and sealed, every order of it, without touching the data database."""
+        prepared = self._prepare_all(client, orders)
+        now = self.runtime.clock()
+        records = self._records(self.runtime.vault, client, prepared, now)
+        return SealedPage(client.id, prepared, records, now)
+
+    def write_page(self, client: ClientConfig, page: SealedPage) -> list[UpsertResult]:
+        """Store a sealed page as `store_many` would store its orders."""
+        if page.client_id != client.id:
+            raise ValueError("page belongs to another client")
+        record_of = {
+            id(item): record for item, record in zip(page.items, page.records, strict=True)
+        }
+
+        def sealed(items: list[_Prepared], _: datetime) -> list[tuple[OrderRecord, bool]]:
+            return [record_of[id(item)] for item in items]
+
+        return self._write(client, page.items, sealed, lambda: page.sealed_at)
+
+    def _prepare_all(self, client: ClientConfig, orders: Sequence[Order]) -> list[_Prepared]:
         if any(order.client_id != client.id for order in orders):
             raise ValueError("order belongs to another client")
         vault, drop = self.runtime.vault, frozenset(client.pii.drop)
-        prepared = [self._prepare(vault, client.id, drop, order) for order in orders]
+        return [self._prepare(vault, client.id, drop, order) for order in orders]
+
+    def _write(
+        self,
+        client: ClientConfig,
+        prepared: list[_Prepared],
+        records_of: _RecordsOf,
+        clock: Callable[[], datetime],
+    ) -> list[UpsertResult]:
         keys = [item.key for item in prepared]
         if is_sqlite(self.runtime.data_engine):
             # One writer at a time: read without the write lock, so that a page with nothing
@@ -105,13 +174,20 @@ class Ingestor:
             with self.runtime.sessions() as session:
                 states = order_states(session, client.id, keys)
             return self._store(
-                client, prepared, states, lambda: write_session(self.runtime.sessions)
+                client,
+                prepared,
+                states,
+                lambda: write_session(self.runtime.sessions),
+                records_of,
+                clock,
             )
         # PostgreSQL: the read and the write share a transaction (reading locks nothing), a
         # connection check-out and two round trips fewer per page.
         with write_session(self.runtime.sessions) as session:
             states = order_states(session, client.id, keys)
-            return self._store(client, prepared, states, lambda: nullcontext(session))
+            return self._store(
+                client, prepared, states, lambda: nullcontext(session), records_of, clock
+            )
 
     def _store(
         self,
@@ -119,6 +195,8 @@ class Ingestor:
         prepared: list[_Prepared],
         states: dict[tuple[str, str], OrderState],
         write: Callable[[], AbstractContextManager[Session]],
+        records_of: _RecordsOf,
+        clock: Callable[[], datetime],
     ) -> list[UpsertResult]:
         results: list[UpsertResult | None] = [None] * len(prepared)
         changed: list[tuple[int, _Prepared]] = []
@@ -129,8 +207,8 @@ class Ingestor:
             else:
                 changed.append((position, item))
         if changed:
-            now = self.runtime.clock()
-            records = self._records(self.runtime.vault, client, [i for _, i in changed], now)
+            now = clock()
+            records = records_of([i for _, i in changed], now)
             destinations = [d.name for d in client.destinations]
             with write() as session:
                 stored = upsert_orders(

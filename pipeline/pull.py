@@ -17,6 +17,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -37,9 +38,10 @@ from connectors.ratelimit import BlockingLimiter, BucketStore, Limiter, RedisBuc
 from crypto import RecordRef, RootKeyError
 from pipeline import metrics
 from pipeline.clients import AmazonAccount, ClientConfig, EbayAccount
-from pipeline.ingest import Ingestor
+from pipeline.ingest import Ingestor, SealedPage
 from pipeline.jobs.actors import Jobs
 from pipeline.order_failures import failure_reason, is_order_failure
+from pipeline.overlap import overlapped
 from pipeline.runtime import Runtime
 from storage import (
     SqlBuckets,
@@ -88,6 +90,16 @@ class _Page(Protocol):
     def position_at(self) -> datetime | None: ...
     @property
     def done(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class _StoredPage:
+    """What the writer thread hands back for one page."""
+
+    page: _Page
+    results: list[UpsertResult]
+    poisoned: int  # orders refused by sealing or storage, now quarantine items
+    quarantined: int  # all of the page's quarantine items, broken payloads included
 
 
 @dataclass
@@ -170,11 +182,26 @@ class Puller:
         if held is not None:
             report.error = held
             return report
+        ingest = Ingestor(self.runtime)
+
+        def seal(page: _Page) -> tuple[_Page, SealedPage | None]:
+            return page, self._seal_page(ingest, client, page)
+
+        def store(sealed: tuple[_Page, SealedPage | None]) -> _StoredPage:
+            page, sealed_page = sealed
+            return self._store_page(ingest, client, marketplace, account.account, page, sealed_page)
+
         try:
-            for page in self._pages(client, account, stream, state, since, until):
-                self._store_page(client, marketplace, account.account, stream, page, report)
-                if on_page is not None:
-                    on_page(report)
+            # The next page is fetched and sealed while this one is written (one writer
+            # thread, pages in order); the cursor moves here, page by page, after each write.
+            pages = self._pages(client, account, stream, state, since, until)
+            name = f"ordervault-pull-{client.id}"
+            # closing: whatever stops the loop, the writer stops now, not when collected.
+            with closing(overlapped(pages, seal, store, thread_name=name)) as stored_pages:
+                for stored in stored_pages:
+                    self._page_done(client, marketplace, account.account, stream, stored, report)
+                    if on_page is not None:
+                        on_page(report)
         except ConnectorError as exc:
             # The message names the account and the failure, never a payload value.
             report.error = str(exc)
@@ -270,26 +297,56 @@ class Puller:
         # A new account starts 30 days back: older orders are past Amazon's retention anyway.
         return self.runtime.clock() - timedelta(days=30)
 
+    def _seal_page(self, ingest: Ingestor, client: ClientConfig, page: _Page) -> SealedPage | None:
+        """The page's orders sealed, or None if one of them is refused (stored one by one)."""
+        try:
+            return ingest.seal_page(client, page.orders)
+        except Exception as exc:
+            if not is_order_failure(exc):
+                raise
+            # The type only: the message of a value error may quote the value.
+            log.warning(
+                "a page of %s failed to seal as a whole (%s); storing its %d order(s) one by one",
+                client.id,
+                type(exc).__name__,
+                len(page.orders),
+            )
+            return None
+
     def _store_page(
+        self,
+        ingest: Ingestor,
+        client: ClientConfig,
+        marketplace: str,
+        account: str,
+        page: _Page,
+        sealed: SealedPage | None,
+    ) -> _StoredPage:
+        """Store a page's orders and quarantine what it refused (the writer thread's part)."""
+        results, poisoned = self._store_orders(ingest, client, page.orders, sealed)
+        quarantined = [*page.quarantined, *poisoned]
+        for item in quarantined:
+            self._quarantine(client, marketplace, account, item)
+        return _StoredPage(page, results, len(poisoned), len(quarantined))
+
+    def _page_done(
         self,
         client: ClientConfig,
         marketplace: str,
         account: str,
         stream: Stream,
-        page: _Page,
+        stored: _StoredPage,
         report: PullReport,
     ) -> None:
-        results, poisoned = self._store_orders(client, page.orders)
+        """A page is stored: count it, move the cursor past it, enqueue its forwarding."""
+        page = stored.page
         delivery_ids: list[int] = []
-        for result in results:
+        for result in stored.results:
             setattr(report, result.outcome, getattr(report, result.outcome) + 1)
             metrics.record_order_stored(client.id, result.outcome)
             delivery_ids += result.delivery_ids
-        quarantined = [*page.quarantined, *poisoned]
-        for item in quarantined:
-            self._quarantine(client, marketplace, account, item)
-        if quarantined:
-            metrics.record_order_stored(client.id, "quarantined", len(quarantined))
+        if stored.quarantined:
+            metrics.record_order_stored(client.id, "quarantined", stored.quarantined)
         now = self.runtime.clock()
         with write_session(self.runtime.sessions) as session:
             save_cursor(
@@ -303,37 +360,42 @@ class Puller:
                 now=now,
             )
         report.pages += 1
-        report.orders += len(page.orders) - len(poisoned)
-        report.quarantined += len(quarantined)
+        report.orders += len(page.orders) - stored.poisoned
+        report.quarantined += stored.quarantined
         report.messages += self.jobs.enqueue_deliveries(delivery_ids)
         report.page_state = page.state
         report.page_purchased_at = tuple(o.purchased_at for o in page.orders)
         report.page_updated_at = tuple(o.updated_at for o in page.orders)
 
     def _store_orders(
-        self, client: ClientConfig, orders: Sequence[Order]
+        self,
+        ingest: Ingestor,
+        client: ClientConfig,
+        orders: Sequence[Order],
+        sealed: SealedPage | None,
     ) -> tuple[list[UpsertResult], list[QuarantineItem]]:
         """Store a page's orders: (results of those stored, quarantine items of those refused).
 
-        The page goes in one transaction. Should that fail for one order's data, each order is
-        stored on its own, and those that fail again become quarantine items; any other
-        failure (an outage) is raised and nothing of the page's transaction is kept. Orders
-        stored on their own before an outage stay stored: their outbox rows are committed, and
-        the sweep sends what their lost messages would have.
+        The page goes in one transaction. Should sealing or that transaction fail for one
+        order's data, each order is stored on its own, and those that fail again become
+        quarantine items; any other failure (an outage) is raised and nothing of the page's
+        transaction is kept. Orders stored on their own before an outage stay stored: their
+        outbox rows are committed, and the sweep sends what their lost messages would have.
         """
-        ingest = Ingestor(self.runtime)
-        try:
-            return ingest.store_many(client, orders), []
-        except Exception as exc:
-            if not is_order_failure(exc):
-                raise
-            # The type only: the message of a value error may quote the value.
-            log.warning(
-                "a page of %s failed to store as a whole (%s); storing its %d order(s) one by one",
-                client.id,
-                type(exc).__name__,
-                len(orders),
-            )
+        if sealed is not None:
+            try:
+                return ingest.write_page(client, sealed), []
+            except Exception as exc:
+                if not is_order_failure(exc):
+                    raise
+                # The type only: the message of a value error may quote the value.
+                log.warning(
+                    "a page of %s failed to store as a whole (%s); "
+                    "storing its %d order(s) one by one",
+                    client.id,
+                    type(exc).__name__,
+                    len(orders),
+                )
         results: list[UpsertResult] = []
         poisoned: list[QuarantineItem] = []
         for order in orders:

@@ -215,3 +215,34 @@ def test_opening_a_runtime_audits_the_configuration_it_loaded(deployment: Deploy
     assert event.details["clients"] == ["acme"]
     assert len(event.details["digest"]) == 64
     assert all(value not in str(event.details) for value in ("synthetic", "whsec"))
+
+
+def test_store_pages_stores_like_store_many_page_by_page(deployment: Deployment) -> None:
+    client = deployment.config.client("acme")
+    ingest = Ingestor(deployment.runtime)
+    orders = [canary_order(marketplace_order_id=f"305-0000000-{n:07d}") for n in range(7)]
+    pages = [orders[0:3], orders[3:6], orders[6:7]]
+    first = list(ingest.store_pages(client, pages))
+    assert [[r.outcome for r in page] for page in first] == [
+        ["created"] * 3,
+        ["created"] * 3,
+        ["created"],
+    ]
+    # Again, with one order changed and one page repeated within the run: unchanged orders
+    # are found although every order of a page was sealed before the read.
+    changed = canary_order(marketplace_order_id="305-0000000-0000004", status=OrderStatus.SHIPPED)
+    again = list(ingest.store_pages(client, [orders[0:3], [orders[3], changed], orders[0:3]]))
+    assert [[r.outcome for r in page] for page in again] == [
+        ["unchanged"] * 3,
+        ["unchanged", "updated"],
+        ["unchanged"] * 3,
+    ]
+    assert again[1][1].version == 2
+    assert [r.order_id for r in again[0]] == [r.order_id for r in first[0]]
+    text = _rows_text(deployment)
+    for canary in CANARIES:
+        assert canary.lower() not in text.lower()
+    with deployment.runtime.sessions() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Order)) == 7
+        deliveries = session.scalar(sa.select(sa.func.count()).select_from(Delivery))
+    assert deliveries == 8  # one per created order and one for the new version
