@@ -336,18 +336,22 @@ def pipeline(result: Result) -> list[str]:
 
     lines += [
         "",
-        "Ingest, one process: `Ingestor.store_many` per page (as a pull stores a page), and "
-        "`Ingestor.store` one order at a time:",
+        "Ingest, one process: `Ingestor.store_pages` (as a pull stores its pages: the next page "
+        "sealed while one is written), the same pages one after the other (`Ingestor.store_many` "
+        "per page), and `Ingestor.store` one order at a time:",
         "",
     ]
     ingest_rows = []
     for name, figures in result.get("ingest").items():
         single = figures.get("single_orders_per_s")
+        sequential = figures.get("sequential_orders_per_s")
         ingest_rows.append(
             [
                 DATABASES.get(name, name),
                 number(figures["orders_per_s"]),
                 ", ".join(number(v) for v in figures["runs_orders_per_s"]),
+                NO_FIGURE if sequential is None else number(sequential),
+                ", ".join(number(v) for v in figures.get("sequential_runs_orders_per_s", [])),
                 number(figures["orders_per_run"]),
                 number(figures["page_orders"]) if "page_orders" in figures else NO_FIGURE,
                 NO_FIGURE if single is None else number(single),
@@ -359,13 +363,15 @@ def pipeline(result: Result) -> list[str]:
             "database",
             "orders/s (pages)",
             "runs",
+            "orders/s (pages one after another)",
+            "runs",
             "orders per run",
             "page",
             "orders/s (one by one)",
             "runs",
         ],
         ingest_rows,
-        "lrrrrrr",
+        "lrrrrrrrr",
     )
 
     lines += ["", "Forwarding (PostgreSQL, from `Jobs.enqueue_deliveries` to delivered):", ""]

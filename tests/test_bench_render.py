@@ -288,8 +288,19 @@ def test_pipeline_shows_targets_runs_and_ratios(bench_dir: Path) -> None:
         "met",
         "",
     ]
-    # A result from before page ingest has no page or one-by-one figures: dashes, not a crash.
-    assert row(pipeline, "PostgreSQL") == ["PostgreSQL", "80", "70, 90", "50", DASH, DASH, ""]
+    # A result from before page ingest has no sequential, page or one-by-one figures: dashes,
+    # not a crash.
+    assert row(pipeline, "PostgreSQL") == [
+        "PostgreSQL",
+        "80",
+        "70, 90",
+        DASH,
+        "",
+        "50",
+        DASH,
+        DASH,
+        "",
+    ]
     forwarding = [line for line in pipeline.splitlines() if line.startswith("| Redis |")]
     assert forwarding == [
         "| Redis | single | 1 | 40 | 40, 40 |  |  | 0.50, 0.25 | 130.0 |",
