@@ -7,7 +7,7 @@ caller enqueues forwarding after this returns (after commit).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -119,7 +119,7 @@ class Ingestor:
 
     def store_pages(
         self, client: ClientConfig, pages: Iterable[Sequence[Order]]
-    ) -> Iterator[list[UpsertResult]]:
+    ) -> Generator[list[UpsertResult], None, None]:
         """`store_many` for each page in turn, sealing the next page while one is written.
 
         Each page is still one transaction, written in order; see `pipeline.overlap` for what

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from typing import Generic, TypeVar
 
 ItemT = TypeVar("ItemT")
@@ -73,7 +73,7 @@ def overlapped(
     write: Callable[[PreparedT], ResultT],
     *,
     thread_name: str = "ordervault-writer",
-) -> Iterator[ResultT]:
+) -> Generator[ResultT, None, None]:
     """`write(prepare(item))` for each item, in order, the next prepared during each write."""
     writer: _Writer[PreparedT, ResultT] = _Writer(write, thread_name)
     in_flight = 0
