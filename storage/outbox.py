@@ -49,6 +49,8 @@ class ClaimedDelivery:
 # How many rows a claim may top up to, given the claimed rows' client and destination.
 TopUp = Callable[[str, str], int]
 
+_DELIVERIES = cast(sa.Table, Delivery.__table__)
+
 
 def delivery_idempotency_key(
     client_id: str, marketplace: str, marketplace_order_id: str, version: int, destination: str
@@ -60,11 +62,17 @@ def delivery_idempotency_key(
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
-def _claimable(now: datetime | sa.BindParameter[Any]) -> sa.ColumnElement[bool]:
-    """Due: pending or failed with its next attempt come, or sending under a lapsed lease."""
+def _claimable(
+    now: datetime | sa.BindParameter[Any], rows: sa.FromClause | None = None
+) -> sa.ColumnElement[bool]:
+    """Due: pending or failed with its next attempt come, or sending under a lapsed lease.
+
+    `rows`: the deliveries table or an alias of it (the table itself when None).
+    """
+    c = (_DELIVERIES if rows is None else rows).c
     return sa.or_(
-        sa.and_(Delivery.status.in_(("pending", "failed")), Delivery.next_attempt_at <= now),
-        sa.and_(Delivery.status == "sending", Delivery.lease_until <= now),
+        sa.and_(c.status.in_(("pending", "failed")), c.next_attempt_at <= now),
+        sa.and_(c.status == "sending", c.lease_until <= now),
     )
 
 
@@ -143,21 +151,22 @@ def _claim(
     now = ensure_utc(now)
     if lease_s <= 0 or limit <= 0:
         raise ValueError("lease_s and limit must be positive")
-    sqlite = is_sqlite(session)
-    select_due, update = _claim_statements(sqlite, delivery_ids is not None, client_id is not None)
-    params: dict[str, Any] = {"now": now, "limit": limit}
+    params: dict[str, Any] = {
+        "now": now,
+        "limit": limit,
+        "lease_until": now + timedelta(seconds=lease_s),
+        "worker_id": worker_id,
+    }
     if delivery_ids is not None:
         params["ids"] = list(delivery_ids)
     if client_id is not None:
-        params.update(client_id=client_id, destination=destination)
-    ids = list(session.scalars(select_due, params))
-    if not ids:
-        return []
-    lease_until = now + timedelta(seconds=lease_s)
-    rows = session.execute(
-        update, {"claimed": ids, "lease_until": lease_until, "worker_id": worker_id}
-    ).all()
-    claimed = [
+        params.update(of_client_id=client_id, of_destination=destination)
+    sqlite = is_sqlite(session)
+    statement = _claim_statement(sqlite, delivery_ids is not None, client_id is not None)
+    # RETURNING comes in no promised order: oldest due first, as the subquery chose them.
+    rows = sorted(session.execute(statement, params), key=lambda row: (row.next_attempt_at, row.id))
+    lease_until = params["lease_until"]
+    return [
         ClaimedDelivery(
             id=row.id,
             order_id=row.order_id,
@@ -171,11 +180,6 @@ def _claim(
         )
         for row in rows
     ]
-    order = {delivery_id: position for position, delivery_id in enumerate(ids)}
-    return sorted(claimed, key=lambda c: order[c.id])
-
-
-_DELIVERIES = cast(sa.Table, Delivery.__table__)
 
 
 def id_in_param(column: sa.ColumnElement[int], name: str, sqlite: bool) -> sa.ColumnElement[bool]:
@@ -189,15 +193,18 @@ def id_in_param(column: sa.ColumnElement[int], name: str, sqlite: bool) -> sa.Co
 
 
 @functools.cache
-def _claim_statements(
-    sqlite: bool, by_ids: bool, by_destination: bool
-) -> tuple[sa.Select[int], sa.Update]:
-    """The claim's two statements, built once per shape and executed with parameters.
+def _claim_statement(sqlite: bool, by_ids: bool, by_destination: bool) -> sa.Update:
+    """The claim, one statement per shape, built once and executed with parameters.
 
-    Building them on every claim cost more CPU than the database spent running them, and a
-    statement object that is reused keeps its cache key, so SQLAlchemy compiles it once.
+    One UPDATE whose subquery picks and locks the due rows, instead of a SELECT and then an
+    UPDATE by their ids: a round trip and a list of ids less per claim. Building statements
+    on every claim cost more CPU than the database spent running them, and a statement object
+    that is reused keeps its cache key, so SQLAlchemy compiles it once.
     """
     d = _DELIVERIES.c
+    # The subquery reads an alias: against the table itself SQLAlchemy would correlate it
+    # with the UPDATE's own table and drop its FROM.
+    due = _DELIVERIES.alias("due")
     now = sa.bindparam("now", type_=d.next_attempt_at.type)
     # Not while an older version of the same order is on its way to the same destination under
     # a live lease: the newer one waits, so it cannot overtake (order kept per order id). An
@@ -205,16 +212,16 @@ def _claim_statements(
     # drop a late older version by `order_version`).
     older = _DELIVERIES.alias("older")
     no_older_in_flight = ~sa.exists().where(
-        older.c.order_id == d.order_id,
-        older.c.destination == d.destination,
-        older.c.order_version < d.order_version,
+        older.c.order_id == due.c.order_id,
+        older.c.destination == due.c.destination,
+        older.c.order_version < due.c.order_version,
         older.c.status == "sending",
         older.c.lease_until > now,
     )
     select_due = (
-        sa.select(d.id)
-        .where(_claimable(now), no_older_in_flight)
-        .order_by(d.next_attempt_at, d.id)
+        sa.select(due.c.id)
+        .where(_claimable(now, due), no_older_in_flight)
+        .order_by(due.c.next_attempt_at, due.c.id)
         .limit(sa.bindparam("limit", type_=sa.Integer))
         # Rows another worker is claiming right now are skipped, not waited for; once that
         # claim commits, the re-checked WHERE no longer matches them. SQLite ignores this and
@@ -222,15 +229,16 @@ def _claim_statements(
         .with_for_update(skip_locked=True)
     )
     if by_ids:
-        select_due = select_due.where(id_in_param(d.id, "ids", sqlite))
+        select_due = select_due.where(id_in_param(due.c.id, "ids", sqlite))
     if by_destination:
         select_due = select_due.where(
-            d.client_id == sa.bindparam("client_id"),
-            d.destination == sa.bindparam("destination"),
+            # Not named after the columns: an UPDATE reserves those names for its SET values.
+            due.c.client_id == sa.bindparam("of_client_id", type_=d.client_id.type),
+            due.c.destination == sa.bindparam("of_destination", type_=d.destination.type),
         )
-    update = (
+    return (
         sa.update(_DELIVERIES)
-        .where(id_in_param(d.id, "claimed", sqlite))
+        .where(d.id.in_(select_due))
         .values(
             status="sending",
             lease_until=sa.bindparam("lease_until", type_=d.lease_until.type),
@@ -245,9 +253,9 @@ def _claim_statements(
             d.destination,
             d.idempotency_key,
             d.attempts,
+            d.next_attempt_at,
         )
     )
-    return select_due, update
 
 
 def mark_delivered(session: Session, delivery_id: int, *, now: datetime) -> bool:
