@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -83,6 +85,29 @@ def test_values_are_hashed_as_they_read_back(data_db: MigratedDatabase) -> None:
         )
     assert event.subject == {"order_ids": [3, 1, 2], "7": "int key"}
     assert _verify(data_db).ok
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"order_ids": [3, 1, 2], "versions": [1, 1, 2], "bucket_days": ["2026-01-01"]},
+        {"outcome": "ok", "orders": 3, "dry_run": False, "note": None, "empty": []},
+        {"order_ids": (3, 1)},  # a tuple: the round trip makes it a list
+        {7: "int key"},
+        {"flag": [True, None, "x", 2]},
+        {"nested": {"a": [1]}},
+        {"deep": [[1], {"a": 1}]},
+        {"ratio": 0.5},
+    ],
+)
+def test_values_are_stored_as_a_json_round_trip_gives_them_back(value: dict[Any, Any]) -> None:
+    stored = audit._as_stored(value)
+    assert stored == json.loads(json.dumps(value))
+    # Same types too (True stays a bool, not 1), and never the caller's own lists.
+    assert audit.canonical_json(stored) == audit.canonical_json(json.loads(json.dumps(value)))
+    for key, item in stored.items():
+        if isinstance(item, list):
+            assert item is not value.get(key)
 
 
 def test_non_json_values_are_refused(data_db: MigratedDatabase) -> None:
