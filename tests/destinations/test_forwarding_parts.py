@@ -64,6 +64,35 @@ def test_an_exponent_amount_and_an_offset_timestamp_are_normalised() -> None:
 
 
 @pytest.mark.parametrize(
+    ("stored", "sent"),
+    [
+        ("2026-10-01T09:30:00.123456Z", "2026-10-01T09:30:00.123456Z"),
+        ("2026-10-01T09:30:00Z", "2026-10-01T09:30:00Z"),
+        # Spellings `isoformat` would not give are normalised, not passed on as stored.
+        ("2026-10-01T09:30:00.000000Z", "2026-10-01T09:30:00Z"),
+        ("2026-10-01T09:30:00.5Z", "2026-10-01T09:30:00.500000Z"),
+        ("2026-10-01T09:30:00.123456+00:00", "2026-10-01T09:30:00.123456Z"),
+        ("2026-10-01 09:30:00Z", "2026-10-01T09:30:00Z"),
+    ],
+)
+def test_timestamps_are_sent_as_isoformat_spells_them_in_utc(stored: str, sent: str) -> None:
+    order = make_order()
+    clear, pii = _stored(order)
+    clear["purchased_at"] = stored
+    built = document_from_parts(clear, pii, order_version=1, idempotency_key=KEY)
+    assert built is not None
+    assert built["order"]["purchased_at"] == sent
+    expected = order_document(join(Order, clear, pii), order_version=1, idempotency_key=KEY)
+    assert _wire(built) == _wire(expected)
+
+
+def test_an_impossible_date_is_left_to_the_validating_path() -> None:
+    clear, pii = _stored(make_order())
+    clear["purchased_at"] = "2026-02-30T09:30:00Z"
+    assert document_from_parts(clear, pii, order_version=1, idempotency_key=KEY) is None
+
+
+@pytest.mark.parametrize(
     "spoil",
     [
         lambda c, p: c.update(unknown_field=1),
