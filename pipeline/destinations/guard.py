@@ -10,6 +10,7 @@ refused even on a private network because it hands out the machine's cloud crede
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Callable, Sequence
@@ -106,16 +107,30 @@ def checked_addresses(
     except ValueError:
         literal = None
     if literal is not None:
-        addresses = [literal]
+        judged = [(literal, refusal(literal, policy))]
     else:
         try:
-            addresses = [ipaddress.ip_address(a) for a in resolver(host, port)]
+            judged = [_judged(a, policy) for a in resolver(host, port)]
         except (OSError, UnicodeError) as exc:
             raise TransportError(f"cannot resolve {host} ({type(exc).__name__})") from None
-        if not addresses:
+        if not judged:
             raise TransportError(f"cannot resolve {host} (no addresses)")
-    for address in addresses:
-        reason = refusal(address, policy)
+    for address, reason in judged:
         if reason:
             raise TransportError(f"refused: {host} resolves to {address}, {reason}", permanent=True)
-    return addresses
+    return [address for address, _ in judged]
+
+
+@functools.lru_cache(maxsize=1024)
+def _judged(text: str, policy: AddressPolicy) -> tuple[IPAddress, str | None]:
+    """`text` as an address, and why `policy` refuses it (None: allowed).
+
+    Memoized because a name is resolved and its answer checked on every request (a rebinding
+    DNS server must not get a second, unchecked, answer through), and parsing and judging the
+    same few addresses each time was most of the guard's cost. Only the verdict is kept, never
+    the resolution: it is a function of the address and the (frozen) policy alone, so a
+    cached verdict is the verdict; a name that now resolves elsewhere is judged on its new
+    addresses at once.
+    """
+    address = ipaddress.ip_address(text)
+    return address, refusal(address, policy)

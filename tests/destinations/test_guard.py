@@ -146,3 +146,47 @@ def test_the_connection_goes_to_the_checked_address_with_the_name_kept(
     assert receiver.stats.accepted == 1
     assert receiver.requests[0].headers["host"] == f"localhost:{receiver.port}"
     assert receiver.server_names == ["localhost"]
+
+
+def test_verdicts_are_remembered_per_policy() -> None:
+    resolver = Resolver({"erp.example": ["10.1.2.3"]})
+    for _ in range(2):  # the second time from the remembered verdicts
+        with pytest.raises(TransportError, match="allow_private_network"):
+            checked_addresses("erp.example", 443, resolver=resolver, policy=STRICT)
+        assert checked_addresses("erp.example", 443, resolver=resolver, policy=PRIVATE_OK) == [
+            ipaddress.ip_address("10.1.2.3")
+        ]
+
+
+def test_a_name_rebound_to_a_refused_address_is_refused_at_the_next_request(
+    tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    # DNS rebinding: the name passes once, then answers with an address the policy refuses.
+    # The name is resolved and judged again for every request, the kept-alive connection
+    # to the old address notwithstanding.
+    resolver = Resolver({"localhost": ["127.0.0.1"]})
+    config = webhook_config(
+        tmp_path, f"https://localhost:{receiver.port}/orders", insecure_loopback=True
+    )
+    with Webhook(config, verify=str(receiver.ca_file), resolver=resolver) as destination:
+        destination.send([outgoing()])
+        resolver.table["localhost"] = ["127.0.0.1", "169.254.169.254"]
+        with pytest.raises(TransportError, match="metadata") as caught:
+            destination.send([outgoing()])
+        assert caught.value.permanent
+        resolver.table["localhost"] = ["10.0.0.7"]
+        with pytest.raises(TransportError, match=r"10\.0\.0\.7"):
+            destination.send([outgoing()])
+    assert len(resolver.asked) == 3
+    assert receiver.stats.requests == 1
+
+
+def test_an_address_in_the_url_is_never_resolved(tmp_path: Path, receiver: WebhookReceiver) -> None:
+    resolver = Resolver({})
+    config = webhook_config(tmp_path, receiver.url, insecure_loopback=True)
+    with Webhook(config, verify=str(receiver.ca_file), resolver=resolver) as destination:
+        destination.send([outgoing()])
+        destination.send([outgoing()])
+    assert resolver.asked == []
+    assert receiver.stats.accepted == 1  # the same order twice
+    assert receiver.server_names == [None]  # no SNI for an address, one connection
