@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import socket
 import ssl
 import time
@@ -171,6 +172,40 @@ def test_a_slow_receiver_times_out_retryably(tmp_path: Path, receiver: WebhookRe
     assert time.monotonic() - started < 3.0
     assert not error.permanent
     assert "within 0.3 s" in error.message
+
+
+def test_proxies_from_the_environment_are_not_used(
+    tmp_path: Path, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A proxy would connect on our behalf, to wherever it resolves the name: past the guard.
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(variable, nowhere)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with webhook(tmp_path, receiver) as destination:
+        destination.send([outgoing()])
+    assert receiver.stats.accepted == 1
+
+
+def test_a_delivery_is_logged_at_debug_only_and_a_failure_warns(
+    tmp_path: Path, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The outbox records each delivery; an INFO line per POST cost a tenth of its CPU.
+    caplog.set_level(logging.DEBUG)
+    with webhook(tmp_path, receiver) as destination:
+        destination.send([outgoing()])
+        receiver.respond_with(503, times=1)
+        send_error(destination, [outgoing()])
+    levels = [
+        (r.levelno, r.getMessage())
+        for r in caplog.records
+        if r.name in ("pipeline.destinations.webhook", "httpx")
+    ]
+    assert levels == [
+        (logging.DEBUG, "webhook erp: 1 order(s) delivered to 127.0.0.1 (HTTP 200)"),
+        (logging.WARNING, "webhook erp: HTTP 503 from 127.0.0.1"),
+    ]
 
 
 def test_a_closed_port_is_retryable(tmp_path: Path) -> None:
