@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import stat
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from pipeline.destinations import signature_header
-from pipeline.receiver import WebhookReceiver, verify_signature
+from pipeline.receiver import MAX_BODY_BYTES, WebhookReceiver, verify_signature
 
 SECRET = b"whsec"
 NOW_S = 1_790_000_000
@@ -139,3 +140,114 @@ def test_stop_is_prompt_with_an_idle_keep_alive_connection_and_a_slow_request(
     assert time.monotonic() - started < 2.0
     assert outcome  # the held request was let go, not left hanging
     idle.close()
+
+
+# -- the request head, parsed without email.parser ----------------------------------------
+
+
+def _exchange(receiver: WebhookReceiver, data: bytes) -> bytes:
+    """Send raw bytes over TLS and read until the receiver closes the connection."""
+    raw = socket.create_connection(("127.0.0.1", receiver.port), timeout=5)
+    with _trusting(receiver).wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(data)
+        answer = b""
+        while chunk := tls.recv(65536):
+            answer += chunk
+    return answer
+
+
+def _signed_request(body: bytes, *extra: bytes) -> bytes:
+    signature = signature_header(SECRET, body, timestamp_s=int(time.time())).encode()
+    head = [
+        b"POST /orders HTTP/1.1",
+        b"Host: 127.0.0.1",
+        b"Content-Length: %d" % len(body),
+        b"ordervault-SIGNATURE:   " + signature + b"  ",  # names ignore case, values spaces
+        *extra,
+    ]
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+def _statuses(answer: bytes) -> list[int]:
+    return [int(status) for status in re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)]
+
+
+def test_requests_on_one_connection_are_kept_alive_until_connection_close(
+    tmp_path: Path,
+) -> None:
+    one = b'{"ordervault": {"idempotency_key": "k1"}}'
+    two = b'{"ordervault": {"idempotency_key": "k2"}}'
+    with WebhookReceiver(tmp_path, secret=SECRET) as receiver:
+        answer = _exchange(
+            receiver, _signed_request(one) + _signed_request(two, b"Connection: close")
+        )
+        assert _statuses(answer) == [200, 200]
+        assert answer.count(b"Connection: close") == 1
+        assert answer.count(b"Date: ") == 2
+        assert (receiver.stats.accepted, receiver.stats.connections) == (2, 1)
+        assert receiver.requests[0].headers["host"] == "127.0.0.1"
+
+
+def test_expect_100_continue_is_answered_before_the_body(tmp_path: Path) -> None:
+    body = b'{"ordervault": {"idempotency_key": "k1"}}'
+    with WebhookReceiver(tmp_path, secret=SECRET) as receiver:
+        answer = _exchange(
+            receiver, _signed_request(body, b"Expect: 100-continue", b"Connection: close")
+        )
+        assert _statuses(answer) == [100, 200]
+        assert receiver.stats.accepted == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        (b" folded: onto the previous line", 400),
+        (b"no colon here", 400),
+        (b"Bad Name: x", 400),
+        (b"Content-Length: 5", 400),  # a second, different length: where would the body end?
+        (b"Transfer-Encoding: chunked", 400),  # a body this receiver cannot frame
+        (b"X-Long: " + b"a" * 70_000, 431),
+        (b"\r\n".join(b"X-%d: y" % n for n in range(101)), 431),
+    ],
+)
+def test_a_malformed_head_is_refused_and_the_connection_closed(
+    tmp_path: Path, extra: bytes, status: int
+) -> None:
+    body = b'{"ordervault": {"idempotency_key": "k1"}}'
+    with WebhookReceiver(tmp_path, secret=SECRET) as receiver:
+        # A second request after the bad one is never read: the connection closes.
+        answer = _exchange(receiver, _signed_request(body, extra) + _signed_request(body))
+        assert _statuses(answer) == [status]
+        assert receiver.stats.accepted == 0
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [
+        (b"POST /orders HTTP/2.0", 505),
+        (b"POST /orders FTP/1.1", 400),
+        (b"POST /orders", 400),
+        (b"POST /orders HTTP/1.1 extra", 400),
+    ],
+)
+def test_a_bad_request_line_is_refused(tmp_path: Path, request_line: bytes, status: int) -> None:
+    with WebhookReceiver(tmp_path, secret=SECRET) as receiver:
+        answer = _exchange(receiver, request_line + b"\r\nContent-Length: 0\r\n\r\n")
+        assert _statuses(answer) == [status]
+        assert receiver.stats.requests == 0
+
+
+def test_a_body_over_the_limit_is_413_without_being_read(tmp_path: Path) -> None:
+    head = b"POST /orders HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY_BYTES + 1)
+    with WebhookReceiver(tmp_path, secret=SECRET) as receiver:
+        assert _statuses(_exchange(receiver, head)) == [413]
+        assert receiver.stats.accepted == 0
+
+
+def test_http_1_0_closes_unless_asked_to_keep_alive(tmp_path: Path) -> None:
+    body = b'{"ordervault": {"idempotency_key": "k1"}}'
+    with WebhookReceiver(tmp_path, secret=SECRET) as receiver:
+        old = _signed_request(body).replace(b"HTTP/1.1", b"HTTP/1.0", 1)
+        assert _statuses(_exchange(receiver, old + old)) == [200]
+        kept = _signed_request(body, b"Connection: keep-alive").replace(b"HTTP/1.1", b"HTTP/1.0")
+        assert _statuses(_exchange(receiver, kept + old)) == [200, 200]
