@@ -524,7 +524,11 @@ def main() -> int:
             lambda: profile_ingest(root / "ingest-postgresql.toml"),
         )
         ingest_rss = peak_rss_mib_self()
-        with WebhookReceiver(root / "receiver", secret=ENVIRON["ACME_WEBHOOK_SECRET"]) as receiver:
+        # It counts and drops repeats by idempotency key, as a real endpoint would, without
+        # holding every document of the run in this process's memory.
+        with WebhookReceiver(
+            root / "receiver", secret=ENVIRON["ACME_WEBHOOK_SECRET"], keep_documents=False
+        ) as receiver:
             forward = timed(
                 "forwarding", lambda: forwarding(root, data_url, keystore_url, receiver)
             )

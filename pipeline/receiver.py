@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 10 * 1024 * 1024
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 _IDLE_TIMEOUT_S = 5.0
+# Stands for a document not kept (`keep_documents=False`): its key is what idempotency needs.
+_NOT_KEPT: dict[str, Any] = {}
 # http.server's own limits on a request's head.
 _MAX_LINE_BYTES = 65536
 _MAX_HEADERS = 100
@@ -237,7 +239,12 @@ class WebhookReceiver:
         tls: bool = True,
         tls_maximum_version: ssl.TLSVersion | None = None,
         require_client_certificate: bool = False,
+        keep_documents: bool = True,
     ) -> None:
+        """`keep_documents=False`: remember each accepted idempotency key but not its document
+        or its request, so a long run (a benchmark) neither grows by every body it is sent nor
+        makes the garbage collector walk them; `orders` and `requests` then stay empty."""
+        self._keep_documents = keep_documents
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -369,7 +376,7 @@ class WebhookReceiver:
     def orders(self) -> list[dict[str, Any]]:
         """Accepted order documents, each idempotency key once, in arrival order."""
         with self._lock:
-            return list(self._orders.values())
+            return [d for d in self._orders.values() if d is not _NOT_KEPT]
 
     @property
     def server_names(self) -> list[str | None]:
@@ -406,8 +413,9 @@ class WebhookReceiver:
             self._counts["requests"] += 1
             override = self._take_override()
         reply = self._decide(override, path, headers, body)
-        with self._lock:
-            self._requests.append(RecordedRequest(path, headers, body, reply.status))
+        if self._keep_documents:
+            with self._lock:
+                self._requests.append(RecordedRequest(path, headers, body, reply.status))
         return reply
 
     def _decide(
@@ -437,7 +445,7 @@ class WebhookReceiver:
             fresh = 0
             for key, document in documents:
                 if key not in self._orders:
-                    self._orders[key] = document
+                    self._orders[key] = document if self._keep_documents else _NOT_KEPT
                     fresh += 1
             self._counts["received"] += len(documents)
             self._counts["accepted"] += fresh

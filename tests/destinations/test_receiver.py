@@ -251,3 +251,18 @@ def test_http_1_0_closes_unless_asked_to_keep_alive(tmp_path: Path) -> None:
         assert _statuses(_exchange(receiver, old + old)) == [200]
         kept = _signed_request(body, b"Connection: keep-alive").replace(b"HTTP/1.1", b"HTTP/1.0")
         assert _statuses(_exchange(receiver, kept + old)) == [200, 200]
+
+
+def test_a_receiver_that_keeps_no_documents_still_drops_repeats(tmp_path: Path) -> None:
+    one = b'{"ordervault": {"idempotency_key": "k1"}}'
+    two = (
+        b'{"orders": [{"ordervault": {"idempotency_key": "k1"}},'
+        b' {"ordervault": {"idempotency_key": "k2"}}]}'
+    )
+    with WebhookReceiver(tmp_path, secret=SECRET, keep_documents=False) as receiver:
+        assert _post(receiver, one) == 200
+        assert _post(receiver, two) == 200
+        stats = receiver.stats
+        assert (stats.requests, stats.accepted, stats.duplicates) == (2, 2, 1)
+        assert receiver.orders == []
+        assert receiver.requests == []
