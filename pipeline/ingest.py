@@ -80,9 +80,9 @@ class _Prepared:
     digest: str
 
 
-# (the items whose rows are to be written, the moment they are stored) -> each item's sealed
-# row and whether its retention has already ended.
-_RecordsOf = Callable[[list["_Prepared"], datetime], list[tuple[OrderRecord, bool]]]
+# Positions (in the page) of the orders to write -> the moment they are stored, and each one's
+# sealed row with whether its retention has already ended.
+_SealAt = Callable[[list[int]], tuple[datetime, list[tuple[OrderRecord, bool]]]]
 
 
 @dataclass(frozen=True)
@@ -112,10 +112,14 @@ class Ingestor:
         """
         prepared = self._prepare_all(client, orders)
 
-        def seal_changed(items: list[_Prepared], now: datetime) -> list[tuple[OrderRecord, bool]]:
-            return self._records(self.runtime.vault, client, items, now)
+        def seal_changed(
+            positions: list[int],
+        ) -> tuple[datetime, list[tuple[OrderRecord, bool]]]:
+            now = self.runtime.clock()
+            items = [prepared[p] for p in positions]
+            return now, self._records(self.runtime.vault, client, items, now)
 
-        return self._write(client, prepared, seal_changed, self.runtime.clock)
+        return self._write(client, prepared, seal_changed)
 
     def store_pages(
         self, client: ClientConfig, pages: Iterable[Sequence[Order]]
@@ -145,14 +149,11 @@ class Ingestor:
         """Store a sealed page as `store_many` would store its orders."""
         if page.client_id != client.id:
             raise ValueError("page belongs to another client")
-        record_of = {
-            id(item): record for item, record in zip(page.items, page.records, strict=True)
-        }
 
-        def sealed(items: list[_Prepared], _: datetime) -> list[tuple[OrderRecord, bool]]:
-            return [record_of[id(item)] for item in items]
+        def sealed(positions: list[int]) -> tuple[datetime, list[tuple[OrderRecord, bool]]]:
+            return page.sealed_at, [page.records[p] for p in positions]
 
-        return self._write(client, page.items, sealed, lambda: page.sealed_at)
+        return self._write(client, page.items, sealed)
 
     def _prepare_all(self, client: ClientConfig, orders: Sequence[Order]) -> list[_Prepared]:
         if any(order.client_id != client.id for order in orders):
@@ -164,8 +165,7 @@ class Ingestor:
         self,
         client: ClientConfig,
         prepared: list[_Prepared],
-        records_of: _RecordsOf,
-        clock: Callable[[], datetime],
+        seal: _SealAt,
     ) -> list[UpsertResult]:
         keys = [item.key for item in prepared]
         if is_sqlite(self.runtime.data_engine):
@@ -174,20 +174,13 @@ class Ingestor:
             with self.runtime.sessions() as session:
                 states = order_states(session, client.id, keys)
             return self._store(
-                client,
-                prepared,
-                states,
-                lambda: write_session(self.runtime.sessions),
-                records_of,
-                clock,
+                client, prepared, states, lambda: write_session(self.runtime.sessions), seal
             )
         # PostgreSQL: the read and the write share a transaction (reading locks nothing), a
         # connection check-out and two round trips fewer per page.
         with write_session(self.runtime.sessions) as session:
             states = order_states(session, client.id, keys)
-            return self._store(
-                client, prepared, states, lambda: nullcontext(session), records_of, clock
-            )
+            return self._store(client, prepared, states, lambda: nullcontext(session), seal)
 
     def _store(
         self,
@@ -195,20 +188,18 @@ class Ingestor:
         prepared: list[_Prepared],
         states: dict[tuple[str, str], OrderState],
         write: Callable[[], AbstractContextManager[Session]],
-        records_of: _RecordsOf,
-        clock: Callable[[], datetime],
+        seal: _SealAt,
     ) -> list[UpsertResult]:
         results: list[UpsertResult | None] = [None] * len(prepared)
-        changed: list[tuple[int, _Prepared]] = []
+        changed: list[int] = []
         for position, item in enumerate(prepared):
             state = states.get(item.key)
             if state is not None and state.content_digest == item.digest:
                 results[position] = UpsertResult(state.order_id, state.version, "unchanged", ())
             else:
-                changed.append((position, item))
+                changed.append(position)
         if changed:
-            now = clock()
-            records = records_of([i for _, i in changed], now)
+            now, records = seal(changed)
             destinations = [d.name for d in client.destinations]
             with write() as session:
                 stored = upsert_orders(
@@ -217,9 +208,7 @@ class Ingestor:
                     now,
                     states=states,
                 )
-                for (position, _), (_, expired), result in zip(
-                    changed, records, stored, strict=True
-                ):
+                for position, (_, expired), result in zip(changed, records, stored, strict=True):
                     if expired:
                         mark_shredded(
                             session, result.order_id, reason="expired_on_arrival", now=now
