@@ -24,13 +24,14 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterable
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 ItemT = TypeVar("ItemT")
 PreparedT = TypeVar("PreparedT")
 ResultT = TypeVar("ResultT")
 
-_STOP = object()
+_STOP = object()  # tells the writer thread to end
+_END = object()  # what `next` gives for an exhausted source
 
 
 class _Writer(Generic[PreparedT, ResultT]):
@@ -92,26 +93,19 @@ def overlapped(
     try:
         while True:
             try:
-                item = next(iterator)
-            except StopIteration:
-                break
-            except Exception as exc:  # noqa: BLE001  # raised again below, after the drain
-                failure: Exception | None = exc
-            else:
-                try:
-                    prepared = prepare(item)
-                    failure = None
-                except Exception as exc:  # noqa: BLE001  # raised again below
-                    failure = exc
-            if failure is not None:
+                item = next(iterator, _END)
+                if item is _END:
+                    break
+                prepared = prepare(cast(ItemT, item))
+            except Exception:
                 # Fetching or preparing failed: what was handed over is still written and
-                # reported, so the caller's record of what is stored stays true; then the
+                # reported, so the caller's record of what is stored stays true; then this
                 # error (or a write's, which came first).
                 writer.finish(cancel=False)
                 while in_flight:
                     yield next_result()
                 completed = True
-                raise failure
+                raise
             writer.put(prepared)
             in_flight += 1
             # One write running and at most one waiting behind it: while the caller uses a

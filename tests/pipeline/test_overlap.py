@@ -145,3 +145,15 @@ def test_a_caller_that_stops_early_leaves_nothing_queued_written_and_closes_the_
 def test_the_writer_thread_ends_with_the_items() -> None:
     assert list(overlapped(range(3), lambda n: n, lambda n: n)) == [0, 1, 2]
     assert not [t for t in threading.enumerate() if t.name == "ordervault-writer"]
+
+
+def test_a_stop_iteration_from_prepare_is_an_error_not_the_end_of_the_items() -> None:
+    def prepare(n: int) -> int:
+        if n == 2:
+            raise StopIteration  # e.g. a `next()` on an empty iterator inside sealing
+        return n
+
+    seen: list[int] = []
+    with pytest.raises(RuntimeError):  # PEP 479: never a silent end, which would drop items
+        seen.extend(overlapped(range(5), prepare, lambda n: n))
+    assert seen == [0, 1]
