@@ -369,6 +369,39 @@ decrypt_error(void)
     return NULL;
 }
 
+/* What every entry point starts with: its argument count, then (bucket key, bucket AD) in
+   args[0] and args[1]. 0, or -1 with TypeError set. */
+static int
+bucket_args(const char *function, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t expected,
+            SecretKey **bucket_key)
+{
+    if (!positional_args(function, nargs, expected)) {
+        return -1;
+    }
+    *bucket_key = secret_key_arg(args[0]);
+    if (*bucket_key == NULL || bucket_ad_arg(args[1]) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* bucket_args, then args[2] as the parts of a key wrapped under that bucket. 0, or -1 with
+   TypeError set (the caller's mistake) or DecryptError (parts of no key of this bucket). */
+static int
+wrapped_key_args(const char *function, PyObject *const *args, Py_ssize_t nargs,
+                 Py_ssize_t expected, SecretKey **bucket_key, const unsigned char **key_nonce,
+                 const unsigned char **key_body)
+{
+    if (bucket_args(function, args, nargs, expected, bucket_key) < 0) {
+        return -1;
+    }
+    if (wrapped_key_parts(args[2], args[1], key_nonce, key_body) < 0) {
+        decrypt_error();
+        return -1;
+    }
+    return 0;
+}
+
 /* --- a data key under a bucket key: wrapped key = header (from the bucket AD) | nonce | body --- */
 
 /* Writes the wrapped form of `data_key` (WRAPPED_KEY_BYTES) at `wrapped_at`. */
@@ -406,14 +439,11 @@ PyDoc_STRVAR(seal_record_doc,
 static PyObject *
 seal_record(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (!positional_args("seal_record", nargs, 5)) {
+    SecretKey *bucket_key;
+    if (bucket_args("seal_record", args, nargs, 5, &bucket_key) < 0) {
         return NULL;
     }
-    SecretKey *bucket_key = secret_key_arg(args[0]);
     PyObject *bucket_ad = args[1], *randomness = args[2];
-    if (bucket_key == NULL || bucket_ad_arg(bucket_ad) < 0) {
-        return NULL;
-    }
     if (!PyTuple_CheckExact(randomness) || PyTuple_GET_SIZE(randomness) != 3
         || !is_bytes_of(PyTuple_GET_ITEM(randomness, 0), KEY_BYTES)
         || !is_bytes_of(PyTuple_GET_ITEM(randomness, 1), NONCE_BYTES)
@@ -471,18 +501,12 @@ PyDoc_STRVAR(open_record_doc,
 static PyObject *
 open_record(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (!positional_args("open_record", nargs, 5)) {
-        return NULL;
-    }
-    SecretKey *bucket_key = secret_key_arg(args[0]);
-    PyObject *bucket_ad = args[1];
-    if (bucket_key == NULL || bucket_ad_arg(bucket_ad) < 0) {
-        return NULL;
-    }
+    SecretKey *bucket_key;
     const unsigned char *key_nonce, *key_body;
-    if (wrapped_key_parts(args[2], bucket_ad, &key_nonce, &key_body) < 0) {
-        return decrypt_error();
+    if (wrapped_key_args("open_record", args, nargs, 5, &bucket_key, &key_nonce, &key_body) < 0) {
+        return NULL;
     }
+    PyObject *bucket_ad = args[1];
     Py_buffer sealed;
     if (PyObject_GetBuffer(args[3], &sealed, PyBUF_SIMPLE) < 0) {
         PyErr_Clear();
@@ -534,18 +558,13 @@ PyDoc_STRVAR(unwrap_data_key_doc,
 static PyObject *
 unwrap_data_key(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (!positional_args("unwrap_data_key", nargs, 4)) {
-        return NULL;
-    }
-    SecretKey *bucket_key = secret_key_arg(args[0]);
-    PyObject *bucket_ad = args[1];
-    if (bucket_key == NULL || bucket_ad_arg(bucket_ad) < 0) {
-        return NULL;
-    }
+    SecretKey *bucket_key;
     const unsigned char *key_nonce, *key_body;
-    if (wrapped_key_parts(args[2], bucket_ad, &key_nonce, &key_body) < 0) {
-        return decrypt_error();
+    if (wrapped_key_args("unwrap_data_key", args, nargs, 4, &bucket_key, &key_nonce, &key_body)
+        < 0) {
+        return NULL;
     }
+    PyObject *bucket_ad = args[1];
     RecordAd record_ad;
     if (record_ad_build(&record_ad, args[3]) < 0) {
         record_ad_free(&record_ad);
@@ -566,14 +585,11 @@ PyDoc_STRVAR(wrap_data_key_doc,
 static PyObject *
 wrap_data_key(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (!positional_args("wrap_data_key", nargs, 5)) {
+    SecretKey *bucket_key;
+    if (bucket_args("wrap_data_key", args, nargs, 5, &bucket_key) < 0) {
         return NULL;
     }
-    SecretKey *bucket_key = secret_key_arg(args[0]);
     PyObject *bucket_ad = args[1], *nonce = args[2];
-    if (bucket_key == NULL || bucket_ad_arg(bucket_ad) < 0) {
-        return NULL;
-    }
     SecretKey *data_key = secret_key_arg(args[3]);
     if (data_key == NULL) {
         return NULL;
