@@ -6,10 +6,11 @@ any stored event breaks the chain at that point and `verify` names where. Removi
 the end of the log cannot be seen from the log alone: compare the head (`head`) with a copy
 kept elsewhere, such as the last audit report.
 
-Ids are 1, 2, 3... with no gaps, assigned here under a lock so concurrent appends from several
-processes extend one chain instead of forking it: PostgreSQL takes a transaction-scoped
-advisory lock before reading the head, SQLite holds its database write lock (call `append` in
-a `storage.db.write_session`). Should a caller skip the lock, the primary key on id still turns
+Ids are 1, 2, 3... with no gaps, assigned under a lock so concurrent appends from several
+processes extend one chain instead of forking it: on PostgreSQL a server-side function
+(migration data_0005) takes a transaction-scoped advisory lock, reads the head and inserts the
+event in one call; SQLite holds its database write lock (call `append` in a
+`storage.db.write_session`). Should a caller skip the lock, the primary key on id still turns
 a fork into a failed transaction rather than a second chain.
 """
 
@@ -61,18 +62,49 @@ def event_hash(
     subject: Mapping[str, Any],
     details: Mapping[str, Any],
 ) -> str:
-    body = canonical_json(
-        {
-            "id": event_id,
-            "occurred_at": ensure_utc(occurred_at).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "actor": actor,
-            "action": action,
-            "client_id": client_id,
-            "subject": subject,
-            "details": details,
-        }
-    )
-    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+    body = _EventBody.of(occurred_at, actor, action, client_id, subject, details)
+    return body.hash(prev_hash, event_id)
+
+
+@dataclass(frozen=True)
+class _EventBody:
+    """An event's canonical JSON, but for its id: the text before the id's digits and after.
+
+    The body hashed is the canonical JSON of {id, occurred_at, actor, action, client, subject,
+    details}. Its keys sort as action, actor, client_id, details, id, occurred_at, subject, so
+    the id's digits sit between the first four members and the last two: on PostgreSQL the
+    chain's function, which alone knows the id, puts them there. Built member by member, as
+    `canonical_json` would spell the whole (a test holds the two equal), so the subject and
+    details are serialised once and the same text is what the columns store.
+    """
+
+    subject_json: str
+    details_json: str
+    before_id: str
+    after_id: str
+
+    @classmethod
+    def of(
+        cls,
+        occurred_at: datetime,
+        actor: str,
+        action: str,
+        client_id: str | None,
+        subject: Mapping[str, Any],
+        details: Mapping[str, Any],
+    ) -> _EventBody:
+        subject_json, details_json = canonical_json(subject), canonical_json(details)
+        moment = ensure_utc(occurred_at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        before_id = (
+            f'{{"action":{canonical_json(action)},"actor":{canonical_json(actor)},'
+            f'"client_id":{canonical_json(client_id)},"details":{details_json},"id":'
+        )
+        after_id = f',"occurred_at":{canonical_json(moment)},"subject":{subject_json}}}'
+        return cls(subject_json, details_json, before_id, after_id)
+
+    def hash(self, prev_hash: str, event_id: int) -> str:
+        text = prev_hash + self.before_id + str(event_id) + self.after_id
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 # Values a JSON round trip gives back unchanged, as the same type.
@@ -104,9 +136,19 @@ def _is_stored(key: Any, item: Any) -> bool:
 
 # Built once: statement construction costs more than the statements' work on the server.
 _EVENTS = cast(sa.Table, AuditEvent.__table__)
-_LOCK_CHAIN = sa.select(sa.func.pg_advisory_xact_lock(_CHAIN_LOCK_KEY))
 _HEAD = sa.select(_EVENTS.c.id, _EVENTS.c.hash).order_by(_EVENTS.c.id.desc()).limit(1)
 _INSERT = sa.insert(_EVENTS)
+# PostgreSQL: lock, head read and insert in one server-side call (migration data_0005 says
+# why); the lock is the transaction-scoped advisory lock `_CHAIN_LOCK_KEY`.
+_APPEND_POSTGRESQL = sa.text(
+    "SELECT event_id, event_prev_hash, event_hash FROM ordervault_audit_append("
+    ":occurred_at, :actor, :action, :client_id, :subject, :details,"
+    " :body_before_id, :body_after_id)"
+).bindparams(
+    sa.bindparam("occurred_at", type_=sa.DateTime(timezone=True)),
+    sa.bindparam("body_before_id", type_=sa.LargeBinary()),
+    sa.bindparam("body_after_id", type_=sa.LargeBinary()),
+)
 
 
 def append(
@@ -121,38 +163,38 @@ def append(
 ) -> AuditEvent:
     """Add one event at the head of the chain, in the caller's transaction.
 
-    Returns the event as written (not attached to `session`).
+    Returns the event as written (not attached to `session`). On PostgreSQL the chain's lock
+    is then held until the caller's transaction ends: append last, just before committing.
     """
     occurred_at = ensure_utc(now)
     subject_stored, details_stored = _as_stored(subject), _as_stored(details)
     require_write_lock(session, "audit.append")
-    if not is_sqlite(session):
-        # Held until the caller's transaction ends, so no other append reads the same head.
-        # A statement of its own: a head read in the same statement would use a snapshot
-        # taken before the lock was granted, and could miss the previous holder's event.
-        session.execute(_LOCK_CHAIN)
-    head = session.execute(_HEAD).one_or_none()
-    event_id, prev_hash = (1, GENESIS_HASH) if head is None else (head.id + 1, head.hash)
-    values = {
-        "id": event_id,
+    body = _EventBody.of(occurred_at, actor, action, client_id, subject_stored, details_stored)
+    values: dict[str, Any] = {
         "occurred_at": occurred_at,
         "actor": actor,
         "action": action,
         "client_id": client_id,
         "subject": subject_stored,
         "details": details_stored,
-        "prev_hash": prev_hash,
     }
-    values["hash"] = event_hash(
-        prev_hash,
-        event_id=event_id,
-        occurred_at=occurred_at,
-        actor=actor,
-        action=action,
-        client_id=client_id,
-        subject=subject_stored,
-        details=details_stored,
-    )
+    if not is_sqlite(session):
+        row = session.execute(
+            _APPEND_POSTGRESQL,
+            {
+                **values,
+                "subject": body.subject_json,
+                "details": body.details_json,
+                "body_before_id": body.before_id.encode(),
+                "body_after_id": body.after_id.encode(),
+            },
+        ).one()
+        values.update(id=row.event_id, prev_hash=row.event_prev_hash, hash=row.event_hash)
+        return AuditEvent(**values)
+    # SQLite: the caller's write_session holds the database's write lock.
+    head = session.execute(_HEAD).one_or_none()
+    event_id, prev_hash = (1, GENESIS_HASH) if head is None else (head.id + 1, head.hash)
+    values.update(id=event_id, prev_hash=prev_hash, hash=body.hash(prev_hash, event_id))
     # A Core insert: an ORM add and flush of one row cost several times the statement.
     session.execute(_INSERT, values)
     return AuditEvent(**values)

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from storage import audit
 from storage.db import write_session
@@ -207,3 +209,95 @@ def test_concurrent_appends_extend_one_chain(data_db: MigratedDatabase) -> None:
 
     assert sorted(ids) == list(range(1, 33))
     assert _verify(data_db) == audit.VerifyResult(ok=True, checked=32)
+
+
+_JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.text()
+_JSON = st.recursive(
+    _JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(
+    actor=st.text(),
+    action=st.text(),
+    client_id=st.none() | st.text(),
+    subject=st.dictionaries(st.text(), _JSON, max_size=4),
+    details=st.dictionaries(st.text(), _JSON, max_size=4),
+    event_id=st.integers(min_value=1, max_value=2**63 - 1),
+    microseconds=st.integers(min_value=0, max_value=10**12),
+)
+def test_the_body_around_the_id_is_the_canonical_json_of_the_event(
+    actor: str,
+    action: str,
+    client_id: str | None,
+    subject: dict[str, Any],
+    details: dict[str, Any],
+    event_id: int,
+    microseconds: int,
+) -> None:
+    """The text the chain's function completes with the id is exactly the hashed body."""
+    occurred_at = NOW + timedelta(microseconds=microseconds)
+    body = audit._EventBody.of(occurred_at, actor, action, client_id, subject, details)
+    whole = {
+        "id": event_id,
+        "occurred_at": occurred_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "actor": actor,
+        "action": action,
+        "client_id": client_id,
+        "subject": subject,
+        "details": details,
+    }
+    assert body.before_id + str(event_id) + body.after_id == audit.canonical_json(whole)
+
+
+def test_the_database_hashes_text_beyond_ascii_as_the_chain_defines(
+    data_db: MigratedDatabase,
+) -> None:
+    """On PostgreSQL the function hashes the UTF-8 bytes; `event_hash` must agree."""
+    odd = 'Zoë "quoted" \\ back\tslash \u2028 🙂 \x01'
+    with write_session(data_db.sessions) as session:
+        first = audit.append(
+            session,
+            actor=odd,
+            action="decrypt",
+            client_id="acme",
+            subject={odd: [odd, 1, None, True]},
+            details={"nested": {"z": odd, "a": [1, 2]}, "é": "ü"},
+            now=NOW,
+        )
+        second = audit.append(
+            session, actor="worker", action="forward", subject={}, details={}, now=NOW
+        )
+    assert (first.id, second.id, second.prev_hash) == (1, 2, first.hash)
+    for event in (first, second):
+        assert event.hash == audit.event_hash(
+            event.prev_hash,
+            event_id=event.id,
+            occurred_at=event.occurred_at,
+            actor=event.actor,
+            action=event.action,
+            client_id=event.client_id,
+            subject=event.subject,
+            details=event.details,
+        )
+    assert _verify(data_db) == audit.VerifyResult(ok=True, checked=2)
+
+
+def test_an_append_waits_for_the_chain_lock(postgres_data_db: MigratedDatabase) -> None:
+    """PostgreSQL: the chain's function takes the advisory lock that guards the head (SQLite
+    serialises appends with its database write lock)."""
+    data_db = postgres_data_db
+    holder = data_db.engine.connect()
+    try:
+        holder.execute(sa.select(sa.func.pg_advisory_xact_lock(audit._CHAIN_LOCK_KEY)))
+        with data_db.sessions() as session:
+            session.execute(sa.text("SET LOCAL lock_timeout = '200ms'"))
+            with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+                audit.append(session, actor="a", action="b", subject={}, details={}, now=NOW)
+            session.rollback()
+    finally:
+        holder.rollback()
+        holder.close()
+    assert _append(data_db, 1).id == 1  # the failed append left nothing behind
