@@ -85,7 +85,7 @@ def _append_alarm(
     if alarm_count is None:
         return
     metrics.record_decrypt_alarm(client_id)
-    audit.append(
+    audit.append_at_commit(
         session,
         actor=actor,
         action="decrypt_alarm",
@@ -291,7 +291,9 @@ def _audit_opens(
     counted = alarm and decrypted > 0
     alarm_count = runtime.decrypt_alarm.record(actor, now, decrypted) if counted else None
     for (client_id, outcome), group in attempted.items():
-        audit.append(
+        # With the COMMIT: see `audit.append_at_commit`. The caller hands out no plaintext
+        # before that commit.
+        audit.append_at_commit(
             session,
             actor=actor,
             action="decrypt",

@@ -320,7 +320,8 @@ class Forwarder:
             for outcome, rows in sent.items():
                 if not rows:
                     continue
-                audit.append(
+                # Written with the COMMIT, in one round trip: see `audit.append_at_commit`.
+                audit.append_at_commit(
                     session,
                     actor=f"worker:{self.worker_id}",
                     action="forward",

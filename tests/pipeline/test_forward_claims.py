@@ -114,13 +114,14 @@ def test_when_the_claim_and_its_decrypt_event_do_not_commit_nothing_is_sent_or_l
 ) -> None:
     delivery_ids = _store(deployment, 4)
     destination = Recording(batch_size=10)
-    real_append = audit.append
+    # The decrypt event is written with the commit (`append_at_commit`).
+    real_append = audit.append_at_commit
 
     def append_then_fail(*args: object, **kwargs: object) -> object:
         real_append(*args, **kwargs)  # type: ignore[arg-type]
         raise RuntimeError("database went away before commit")
 
-    monkeypatch.setattr(audit, "append", append_then_fail)
+    monkeypatch.setattr(audit, "append_at_commit", append_then_fail)
 
     with pytest.raises(RuntimeError, match="went away"):
         _forwarder(deployment, destination).forward(delivery_ids)
@@ -128,7 +129,7 @@ def test_when_the_claim_and_its_decrypt_event_do_not_commit_nothing_is_sent_or_l
     assert destination.requests == []
     assert _statuses(deployment, delivery_ids) == {"pending"}  # the lease rolled back with it
     assert _decrypted_order_ids(deployment) == []
-    monkeypatch.setattr(audit, "append", real_append)
+    monkeypatch.setattr(audit, "append_at_commit", real_append)
     report = _forwarder(deployment, destination).forward(delivery_ids)
     assert report.delivered == 4
 

@@ -301,3 +301,76 @@ def test_an_append_waits_for_the_chain_lock(postgres_data_db: MigratedDatabase) 
         holder.rollback()
         holder.close()
     assert _append(data_db, 1).id == 1  # the failed append left nothing behind
+
+
+def _append_at_commit(session: Any, n: int) -> None:
+    audit.append_at_commit(
+        session,
+        actor="worker:w1",
+        action="forward",
+        client_id="acme",
+        subject={"delivery_ids": [n], "order_ids": [n]},
+        details={"destination": "erp", "outcome": "delivered"},
+        now=NOW + timedelta(seconds=n),
+    )
+
+
+def test_events_appended_at_commit_extend_the_chain_with_the_transaction(
+    data_db: MigratedDatabase,
+) -> None:
+    _append(data_db, 1)
+    with write_session(data_db.sessions) as session:
+        _append_at_commit(session, 2)
+        _append_at_commit(session, 3)
+        session.execute(sa.text("SELECT 1"))  # work after the call still precedes the events
+    _append(data_db, 4)
+    with data_db.sessions() as session:
+        rows = session.execute(sa.select(AuditEvent).order_by(AuditEvent.id)).scalars().all()
+        assert [(e.id, e.subject.get("n", e.subject.get("order_ids"))) for e in rows] == [
+            (1, 1),
+            (2, [2]),
+            (3, [3]),
+            (4, 4),
+        ]
+    assert _verify(data_db) == audit.VerifyResult(ok=True, checked=4)
+
+
+def test_events_appended_at_commit_go_with_a_rolled_back_transaction(
+    data_db: MigratedDatabase,
+) -> None:
+    def work_that_fails() -> None:
+        with write_session(data_db.sessions) as session:
+            _append_at_commit(session, 1)
+            raise RuntimeError("after the append")
+
+    with pytest.raises(RuntimeError, match="after the append"):
+        work_that_fails()
+    with write_session(data_db.sessions) as session:  # the same sessionmaker, a new session
+        session.execute(sa.text("SELECT 1"))
+    _append(data_db, 2)
+    assert _verify(data_db) == audit.VerifyResult(ok=True, checked=1)
+
+
+def test_a_failed_append_at_commit_commits_nothing(postgres_data_db: MigratedDatabase) -> None:
+    """The event and the COMMIT share a pipeline: an append that fails leaves no half."""
+    data_db = postgres_data_db
+    holder = data_db.engine.connect()
+    try:
+        holder.execute(sa.select(sa.func.pg_advisory_xact_lock(audit._CHAIN_LOCK_KEY)))
+        session = data_db.sessions()
+        try:
+            session.execute(sa.text("SET LOCAL lock_timeout = '200ms'"))
+            # Work of the same transaction, which must not outlive the failed append.
+            session.execute(sa.text("CREATE TABLE canary_work (n INT)"))
+            _append_at_commit(session, 1)
+            with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+                session.commit()
+            session.rollback()
+        finally:
+            session.close()
+    finally:
+        holder.rollback()
+        holder.close()
+    with data_db.engine.connect() as connection:
+        assert not sa.inspect(connection).has_table("canary_work")
+    assert _verify(data_db) == audit.VerifyResult(ok=True, checked=0)
