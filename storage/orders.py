@@ -17,12 +17,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any, Literal, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from storage.bulk import JsonText, insert_many
+from storage.bulk import JsonText, insert_columns
 from storage.db import is_sqlite, require_write_lock
 from storage.errors import OrderShreddedError
 from storage.models import BlindIndexEntry, Delivery, Order
@@ -74,8 +75,13 @@ class OrderRecord:
     clear_json: str | None = None
 
     def __post_init__(self) -> None:
-        sealed = (self.pii_ciphertext, self.wrapped_data_key, self.bucket_day)
-        if any(v is None for v in sealed) and any(v is not None for v in sealed):
+        # Counted, not any() over generators: a page builds a hundred of these.
+        missing = (
+            (self.pii_ciphertext is None)
+            + (self.wrapped_data_key is None)
+            + (self.bucket_day is None)
+        )
+        if 0 < missing < 3:
             # Ciphertext without its wrapped key (or the bucket that wraps it) is unreadable,
             # and a key without ciphertext is pointless: all three or none.
             raise ValueError("pii_ciphertext, wrapped_data_key and bucket_day go together")
@@ -258,7 +264,7 @@ def upsert_orders(
         known = states
         if known is None:
             known = order_states(session, client_id, (_order_key(items[p][0]) for p in positions))
-        fresh: list[int] = []
+        fresh: dict[int, tuple[str, str]] = {}  # position -> key
         one_by_one: list[int] = []
         seen: set[tuple[str, str]] = set()
         for position in positions:
@@ -268,21 +274,17 @@ def upsert_orders(
             if key in seen or (state is not None and state.content_digest != record.content_digest):
                 one_by_one.append(position)
             elif state is None:
-                fresh.append(position)
+                fresh[position] = key
             else:
                 results[position] = UpsertResult(state.order_id, state.version, "unchanged", ())
             seen.add(key)
         # Sorted by key, so two transactions inserting overlapping pages take the unique
         # index's locks in the same order and cannot deadlock each other.
-        fresh.sort(key=lambda p: _order_key(items[p][0]))
-        inserted = _insert_first_versions(session, [items[p][0] for p in fresh], now)
-        created = [
-            (p, inserted[_order_key(items[p][0])])
-            for p in fresh
-            if _order_key(items[p][0]) in inserted
-        ]
+        by_key = sorted(fresh, key=fresh.__getitem__)
+        inserted = _insert_first_versions(session, [items[p][0] for p in by_key], now)
+        created = [(p, inserted[fresh[p]]) for p in by_key if fresh[p] in inserted]
         # Lost a race with a concurrent transaction: continue as an update, like upsert_order.
-        one_by_one += [p for p in fresh if _order_key(items[p][0]) not in inserted]
+        one_by_one += [p for p in by_key if fresh[p] not in inserted]
         delivery_ids = _write_version_rows(
             session, [(order_id, 1, items[p][0], items[p][1]) for p, order_id in created], now
         )
@@ -303,31 +305,53 @@ def _order_key(record: OrderRecord) -> tuple[str, str]:
     return (record.marketplace, record.marketplace_order_id)
 
 
+# The columns a version of an order sets from its record (each named as the record's field),
+# besides `clear`; and with the order's identity, those a new order's row takes.
+_PAYLOAD_COLUMNS = (
+    "content_digest",
+    "status",
+    "purchased_at",
+    "marketplace_updated_at",
+    "shipped_at",
+    "delivered_at",
+    "cancelled_at",
+    "latest_delivery_by",
+    "delivery_source",
+    "pii_ciphertext",
+    "wrapped_data_key",
+    "schema_version",
+    "bucket_day",
+    "expires_on",
+)
+_RECORD_COLUMNS = ("client_id", "marketplace", "account", "marketplace_order_id", *_PAYLOAD_COLUMNS)
+_record_columns = attrgetter(*_RECORD_COLUMNS)
+_payload_columns = attrgetter(*_PAYLOAD_COLUMNS)
+
+
 def _insert_first_versions(
     session: Session, records: Sequence[OrderRecord], now: datetime
 ) -> dict[tuple[str, str], int]:
     """Insert version 1 of each order; the ids of those inserted, by key (a conflict skips)."""
-    rows = insert_many(
+    if not records:
+        return {}
+    # Column by column, gathered in C: no dict per row to build and take apart again.
+    gathered = zip(*map(_record_columns, records), strict=True)
+    columns = dict(zip(_RECORD_COLUMNS, map(list, gathered), strict=True))
+    columns["clear"] = [
+        dict(record.clear) if record.clear_json is None else JsonText(record.clear_json)
+        for record in records
+    ]
+    rows = insert_columns(
         session,
         _ORDERS,
-        [
-            {
-                "client_id": record.client_id,
-                "marketplace": record.marketplace,
-                "account": record.account,
-                "marketplace_order_id": record.marketplace_order_id,
-                "version": 1,
-                "first_stored_at": now,
-                "last_stored_at": now,
-                "shredded_at": None,
-                "shred_reason": None,
-                **_payload(record),
-                "clear": dict(record.clear)
-                if record.clear_json is None
-                else JsonText(record.clear_json),
-            }
-            for record in records
-        ],
+        columns,
+        shared={
+            "version": 1,
+            "first_stored_at": now,
+            "last_stored_at": now,
+            "shredded_at": None,
+            "shred_reason": None,
+        },
         skip_conflicts_on=("client_id", "marketplace", "marketplace_order_id"),
         returning=("id", "marketplace", "marketplace_order_id"),
     )
@@ -341,43 +365,58 @@ def _write_version_rows(
 ) -> list[tuple[int, ...]]:
     """Blind-index and outbox rows of (order id, version, record, destinations), distinct
     orders; one multi-row INSERT per table. The outbox row ids, per entry, in its order."""
-    insert_many(
-        session,
-        _BLIND_INDEX,
-        [
-            {"client_id": record.client_id, "order_id": order_id, "kind": kind, "digest": digest}
-            for order_id, _, record, _ in versions
-            for kind, digest in dict.fromkeys(record.blind_index)
-        ],
-    )
-    returned = insert_many(
-        session,
-        _DELIVERIES,
-        [
-            _delivery_values(order_id, version, record, destination, now)
-            for order_id, version, record, destinations in versions
-            for destination in dict.fromkeys(destinations)
-        ],
-        returning=("id", "order_id", "destination"),
-    )
-    ids = {(row.order_id, row.destination): row.id for row in returned}
+    index_entries = [
+        (record.client_id, order_id, kind, digest)
+        for order_id, _, record, _ in versions
+        for kind, digest in dict.fromkeys(record.blind_index)
+    ]
+    if index_entries:
+        client_ids, order_ids, kinds, digests = map(list, zip(*index_entries, strict=True))
+        insert_columns(
+            session,
+            _BLIND_INDEX,
+            {"client_id": client_ids, "order_id": order_ids, "kind": kinds, "digest": digests},
+        )
+    outbox = [
+        (
+            order_id,
+            version,
+            record.client_id,
+            destination,
+            delivery_idempotency_key(
+                record.client_id,
+                record.marketplace,
+                record.marketplace_order_id,
+                version,
+                destination,
+            ),
+        )
+        for order_id, version, record, destinations in versions
+        for destination in dict.fromkeys(destinations)
+    ]
+    ids: dict[tuple[int, str], int] = {}
+    if outbox:
+        returned = insert_columns(
+            session,
+            _DELIVERIES,
+            dict(zip(_DELIVERY_COLUMNS, map(list, zip(*outbox, strict=True)), strict=True)),
+            shared=_pending_delivery(now),
+            returning=("id", "order_id", "destination"),
+        )
+        ids = {(row.order_id, row.destination): row.id for row in returned}
     return [
         tuple(ids[(order_id, destination)] for destination in dict.fromkeys(destinations))
         for order_id, _, _, destinations in versions
     ]
 
 
-def _delivery_values(
-    order_id: int, version: int, record: OrderRecord, destination: str, now: datetime
-) -> dict[str, Any]:
+# The outbox columns that differ between a version's rows; `_pending_delivery` has the rest.
+_DELIVERY_COLUMNS = ("order_id", "order_version", "client_id", "destination", "idempotency_key")
+
+
+def _pending_delivery(now: datetime) -> dict[str, Any]:
+    """An outbox row's columns as a new version leaves them: waiting for its first attempt."""
     return {
-        "order_id": order_id,
-        "order_version": version,
-        "client_id": record.client_id,
-        "destination": destination,
-        "idempotency_key": delivery_idempotency_key(
-            record.client_id, record.marketplace, record.marketplace_order_id, version, destination
-        ),
         "status": "pending",
         "attempts": 0,
         "next_attempt_at": now,
@@ -390,23 +429,9 @@ def _delivery_values(
 
 
 def _payload(record: OrderRecord) -> dict[str, Any]:
-    return {
-        "content_digest": record.content_digest,
-        "status": record.status,
-        "purchased_at": record.purchased_at,
-        "marketplace_updated_at": record.marketplace_updated_at,
-        "shipped_at": record.shipped_at,
-        "delivered_at": record.delivered_at,
-        "cancelled_at": record.cancelled_at,
-        "latest_delivery_by": record.latest_delivery_by,
-        "delivery_source": record.delivery_source,
-        "clear": dict(record.clear),
-        "pii_ciphertext": record.pii_ciphertext,
-        "wrapped_data_key": record.wrapped_data_key,
-        "schema_version": record.schema_version,
-        "bucket_day": record.bucket_day,
-        "expires_on": record.expires_on,
-    }
+    payload = dict(zip(_PAYLOAD_COLUMNS, _payload_columns(record), strict=True))
+    payload["clear"] = dict(record.clear)
+    return payload
 
 
 def get_order(session: Session, order_id: int) -> Order | None:
