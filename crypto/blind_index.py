@@ -15,6 +15,7 @@ import hmac
 import re
 import unicodedata
 from collections.abc import Callable
+from typing import Protocol, cast
 
 from crypto.errors import InvalidValueError
 
@@ -103,6 +104,26 @@ def _check_kind(kind: str) -> None:
         _VALID_KINDS.add(kind)
 
 
+class _MacState(Protocol):
+    """What `hmac.HMAC` and the OpenSSL state inside it both offer."""
+
+    def copy(self) -> _MacState: ...
+    def update(self, msg: bytes, /) -> None: ...
+    def hexdigest(self) -> str: ...
+
+
+def _keyed_state(key: bytes) -> _MacState:
+    """HMAC-SHA256 keyed with `key`: CPython's OpenSSL state itself where `hmac` has one.
+
+    `hmac.HMAC` wraps that state in Python: its copy, update and hexdigest cost as much again
+    as the C calls they make, and the blind index takes one of each per digest. Same MAC, same
+    bytes; the wrapper where the state is not there (another Python, no OpenSSL).
+    """
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    state = getattr(mac, "_hmac", None)
+    return cast(_MacState, mac if state is None else state)
+
+
 class IndexKey:
     """A client's unwrapped index key, kept as a keyed HMAC state (never as bytes here)."""
 
@@ -110,10 +131,10 @@ class IndexKey:
 
     def __init__(self, client_id: str, key: bytes) -> None:
         self.client_id = client_id
-        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        self._keyed = _keyed_state(key)
         # The keyed state with each kind's label already absorbed: one copy and one update per
         # digest instead of two updates. A few kinds exist; more than that are not remembered.
-        self._by_kind: dict[str, hmac.HMAC] = {}
+        self._by_kind: dict[str, _MacState] = {}
 
     def digest(self, kind: str, value: bytes) -> str:
         """HMAC of `value` under this key, labelled by `kind` (already validated): 64 hex chars."""

@@ -187,11 +187,16 @@ class LruCache(Generic[K, V]):
         self._lock = threading.Lock()
 
     def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._entries.get(key)
-            if value is not None:
+        # A hit takes no lock (every blind-index digest looks its key up here): the lookup and
+        # the move are each one atomic dict operation under the GIL, and a key another thread
+        # removed in between is simply not moved; changes still take the lock.
+        value = self._entries.get(key)
+        if value is not None:
+            try:  # noqa: SIM105  # contextlib.suppress costs as much as the lock it saves
                 self._entries.move_to_end(key)
-            return value
+            except KeyError:
+                pass
+        return value
 
     def put(self, key: K, value: V) -> None:
         with self._lock:
