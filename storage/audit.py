@@ -144,16 +144,47 @@ _EVENTS = cast(sa.Table, AuditEvent.__table__)
 _HEAD = sa.select(_EVENTS.c.id, _EVENTS.c.hash).order_by(_EVENTS.c.id.desc()).limit(1)
 _INSERT = sa.insert(_EVENTS)
 # PostgreSQL: lock, head read and insert in one server-side call (migration data_0005 says
-# why); the lock is the transaction-scoped advisory lock `_CHAIN_LOCK_KEY`.
-_APPEND_POSTGRESQL = sa.text(
+# why); the lock is the transaction-scoped advisory lock `_CHAIN_LOCK_KEY`. psycopg's own
+# placeholders: `append` runs it at once, `append_at_commit` in the COMMIT's pipeline.
+_APPEND_FUNCTION = (
     "SELECT event_id, event_prev_hash, event_hash FROM ordervault_audit_append("
-    ":occurred_at, :actor, :action, :client_id, :subject, :details,"
-    " :body_before_id, :body_after_id)"
-).bindparams(
-    sa.bindparam("occurred_at", type_=sa.DateTime(timezone=True)),
-    sa.bindparam("body_before_id", type_=sa.LargeBinary()),
-    sa.bindparam("body_after_id", type_=sa.LargeBinary()),
+    "%(occurred_at)s, %(actor)s, %(action)s, %(client_id)s, %(subject)s, %(details)s,"
+    " %(body_before_id)s, %(body_after_id)s)"
 )
+
+
+def _new_event(
+    actor: str,
+    action: str,
+    client_id: str | None,
+    subject: Mapping[str, Any],
+    details: Mapping[str, Any],
+    now: datetime,
+) -> tuple[dict[str, Any], _EventBody]:
+    """An event's columns but for its place in the chain (id, hashes), and its body."""
+    occurred_at = ensure_utc(now)
+    subject_stored, details_stored = _as_stored(subject), _as_stored(details)
+    body = _EventBody.of(occurred_at, actor, action, client_id, subject_stored, details_stored)
+    values: dict[str, Any] = {
+        "occurred_at": occurred_at,
+        "actor": actor,
+        "action": action,
+        "client_id": client_id,
+        "subject": subject_stored,
+        "details": details_stored,
+    }
+    return values, body
+
+
+def _function_arguments(values: Mapping[str, Any], body: _EventBody) -> dict[str, Any]:
+    """`_APPEND_FUNCTION`'s parameters: the JSON columns as the text the body hashes."""
+    return {
+        **values,
+        "subject": body.subject_json,
+        "details": body.details_json,
+        "body_before_id": body.before_id.encode(),
+        "body_after_id": body.after_id.encode(),
+    }
 
 
 def append(
@@ -171,29 +202,11 @@ def append(
     Returns the event as written (not attached to `session`). On PostgreSQL the chain's lock
     is then held until the caller's transaction ends: append last, just before committing.
     """
-    occurred_at = ensure_utc(now)
-    subject_stored, details_stored = _as_stored(subject), _as_stored(details)
+    values, body = _new_event(actor, action, client_id, subject, details, now)
     require_write_lock(session, "audit.append")
-    body = _EventBody.of(occurred_at, actor, action, client_id, subject_stored, details_stored)
-    values: dict[str, Any] = {
-        "occurred_at": occurred_at,
-        "actor": actor,
-        "action": action,
-        "client_id": client_id,
-        "subject": subject_stored,
-        "details": details_stored,
-    }
     if not is_sqlite(session):
-        row = session.execute(
-            _APPEND_POSTGRESQL,
-            {
-                **values,
-                "subject": body.subject_json,
-                "details": body.details_json,
-                "body_before_id": body.before_id.encode(),
-                "body_after_id": body.after_id.encode(),
-            },
-        ).one()
+        arguments = _function_arguments(values, body)
+        row = session.connection().exec_driver_sql(_APPEND_FUNCTION, arguments).one()
         values.update(id=row.event_id, prev_hash=row.event_prev_hash, hash=row.event_hash)
         return AuditEvent(**values)
     # SQLite: the caller's write_session holds the database's write lock.
@@ -207,11 +220,6 @@ def append(
 
 # Events `append_at_commit` holds for the session's transaction, as the function's arguments.
 _AT_COMMIT = "ordervault_audit_at_commit"
-_APPEND_DRIVER_SQL = (
-    "SELECT event_id FROM ordervault_audit_append("
-    "%(occurred_at)s, %(actor)s, %(action)s, %(client_id)s, %(subject)s, %(details)s,"
-    " %(body_before_id)s, %(body_after_id)s)"
-)
 
 
 def append_at_commit(
@@ -245,21 +253,8 @@ def append_at_commit(
             now=now,
         )
         return
-    occurred_at = ensure_utc(now)
-    subject_stored, details_stored = _as_stored(subject), _as_stored(details)
-    body = _EventBody.of(occurred_at, actor, action, client_id, subject_stored, details_stored)
-    session.info.setdefault(_AT_COMMIT, []).append(
-        {
-            "occurred_at": occurred_at,
-            "actor": actor,
-            "action": action,
-            "client_id": client_id,
-            "subject": body.subject_json,
-            "details": body.details_json,
-            "body_before_id": body.before_id.encode(),
-            "body_after_id": body.after_id.encode(),
-        }
-    )
+    values, body = _new_event(actor, action, client_id, subject, details, now)
+    session.info.setdefault(_AT_COMMIT, []).append(_function_arguments(values, body))
 
 
 @event.listens_for(Session, "before_commit")
@@ -274,21 +269,22 @@ def _commit_with_held_events(session: Session) -> None:
         return  # a savepoint's commit: the events wait for the transaction's
     held = session.info.pop(_AT_COMMIT)
     session.flush()  # pending ORM changes belong to this transaction, before its COMMIT
-    driver = session.connection().connection.driver_connection
+    connection = session.connection()
+    driver = connection.connection.driver_connection
     if driver is None or not Pipeline.is_supported():
         for arguments in held:
-            session.connection().exec_driver_sql(_APPEND_DRIVER_SQL, arguments)
+            connection.exec_driver_sql(_APPEND_FUNCTION, arguments)
         return
     try:
         with driver.pipeline(), driver.cursor() as cursor:
             for arguments in held:
-                cursor.execute(_APPEND_DRIVER_SQL, arguments)
+                cursor.execute(_APPEND_FUNCTION, arguments)
             driver.commit()
     except psycopg.Error as exc:
         # As SQLAlchemy would have raised it (OperationalError, IntegrityError...), so callers
         # tell a lost connection from a refused statement the same way as everywhere else.
         raise sa.exc.DBAPIError.instance(
-            _APPEND_DRIVER_SQL, None, exc, psycopg.Error, dialect=session.get_bind().dialect
+            _APPEND_FUNCTION, None, exc, psycopg.Error, dialect=session.get_bind().dialect
         ) from exc
 
 
