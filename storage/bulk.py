@@ -22,7 +22,6 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,34 +38,6 @@ class JsonText(str):
     __slots__ = ()
 
 
-def insert_many(
-    session: Session,
-    table: sa.Table,
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    skip_conflicts_on: Sequence[str] = (),
-    returning: Sequence[str] = (),
-) -> list[sa.Row[Any]]:
-    """Insert `rows` (each naming every column it sets, the same columns in each).
-
-    `skip_conflicts_on`: a unique index's columns; a row that would violate it is skipped
-    (ON CONFLICT DO NOTHING) and returns nothing. `returning`: columns to return, one row per
-    inserted row, in no particular order (return a key to match them up).
-    """
-    if not rows:
-        return []
-    if is_sqlite(session):
-        return _executemany(session, table, rows, skip_conflicts_on, returning)
-    names = list(rows[0])
-    # Column by column, gathered in C: one pass over the rows instead of one per column.
-    if len(names) > 1:
-        gathered = zip(*map(itemgetter(*names), rows), strict=True)
-        columns = dict(zip(names, map(list, gathered), strict=True))
-    else:
-        columns = {names[0]: [row[names[0]] for row in rows]}
-    return _unnest(session, table, columns, {}, skip_conflicts_on, returning)
-
-
 def insert_columns(
     session: Session,
     table: sa.Table,
@@ -76,11 +47,14 @@ def insert_columns(
     skip_conflicts_on: Sequence[str] = (),
     returning: Sequence[str] = (),
 ) -> list[sa.Row[Any]]:
-    """`insert_many` for rows given column by column: `columns[name][n]` is row n's value.
+    """Insert rows given column by column: `columns[name][n]` is row n's value.
 
     `shared`: columns whose value every row has (a page's clock, the NULLs of a new row), given
     once. The caller that holds its values by column saves a dict per row, and on PostgreSQL
-    the rows are never built at all.
+    the rows are never built at all. `skip_conflicts_on`: a unique index's columns; a row that
+    would violate it is skipped (ON CONFLICT DO NOTHING) and returns nothing. `returning`:
+    columns to return, one row per inserted row, in no particular order (return a key to match
+    them up).
     """
     shared = shared or {}
     count = len(next(iter(columns.values()))) if columns else 0
