@@ -6,12 +6,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from sqlalchemy.orm import sessionmaker
 
-from storage import audit, migrate
+from storage import audit
 from storage.db import write_session
 from tests.storage.factories import NOW
+from tests.storage.migration_steps import migrate_data_to
 
 BEFORE = "data_0004"
 REVISION = "data_0005"
@@ -22,13 +22,6 @@ def engine(postgres_database_factory: Callable[[], str]) -> Iterator[sa.Engine]:
     engine = sa.create_engine(postgres_database_factory())
     yield engine
     engine.dispose()
-
-
-def _migrate(engine: sa.Engine, revision: str, *, down: bool = False) -> None:
-    with engine.begin() as connection:
-        config = migrate.alembic_config(keystore=False)
-        config.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(config, revision)
 
 
 def _has_function(engine: sa.Engine) -> bool:
@@ -76,11 +69,11 @@ def _append_in_python(engine: sa.Engine, n: int) -> None:
 def test_the_function_continues_a_chain_written_before_it_and_goes_on_downgrade(
     engine: sa.Engine,
 ) -> None:
-    _migrate(engine, BEFORE)
+    migrate_data_to(engine, BEFORE)
     _append_in_python(engine, 1)
     assert not _has_function(engine)
 
-    _migrate(engine, REVISION)
+    migrate_data_to(engine, REVISION)
     assert _has_function(engine)
     sessions = sessionmaker(bind=engine)
     with write_session(sessions) as session:
@@ -91,7 +84,7 @@ def test_the_function_continues_a_chain_written_before_it_and_goes_on_downgrade(
     with sessions() as session:
         assert audit.verify(session) == audit.VerifyResult(ok=True, checked=2)
 
-    _migrate(engine, BEFORE, down=True)
+    migrate_data_to(engine, BEFORE, down=True)
     assert not _has_function(engine)
     _append_in_python(engine, 3)
     with sessions() as session:

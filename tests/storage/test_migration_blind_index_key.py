@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 
-from storage import migrate
 from tests.fixtures.databases import DIALECTS
+from tests.storage.migration_steps import migrate_data_to
 
 BEFORE = "data_0003"
 REVISION = "data_0004"
@@ -47,13 +46,6 @@ def engine(url: str) -> Iterator[sa.Engine]:
     engine = sa.create_engine(url)
     yield engine
     engine.dispose()
-
-
-def _migrate(engine: sa.Engine, revision: str, *, down: bool = False) -> None:
-    with engine.begin() as connection:
-        config = migrate.alembic_config(keystore=False)
-        config.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(config, revision)
 
 
 def _entries(engine: sa.Engine) -> set[tuple[str, int, str, str]]:
@@ -99,10 +91,10 @@ def _insert_order_and_entries(engine: sa.Engine) -> None:
 
 
 def test_upgrade_keeps_the_rows_under_the_natural_key(engine: sa.Engine) -> None:
-    _migrate(engine, BEFORE)
+    migrate_data_to(engine, BEFORE)
     before = _schema(engine)
     _insert_order_and_entries(engine)
-    _migrate(engine, REVISION)
+    migrate_data_to(engine, REVISION)
     assert _entries(engine) == ENTRIES
     schema = _schema(engine)
     assert schema["columns"] == ["client_id", "digest", "kind", "order_id"]
@@ -124,11 +116,11 @@ def test_upgrade_keeps_the_rows_under_the_natural_key(engine: sa.Engine) -> None
 
 
 def test_downgrade_restores_the_previous_schema_and_keeps_the_rows(engine: sa.Engine) -> None:
-    _migrate(engine, BEFORE)
+    migrate_data_to(engine, BEFORE)
     before = _schema(engine)
     _insert_order_and_entries(engine)
-    _migrate(engine, REVISION)
-    _migrate(engine, BEFORE, down=True)
+    migrate_data_to(engine, REVISION)
+    migrate_data_to(engine, BEFORE, down=True)
     assert _schema(engine) == before
     assert _entries(engine) == ENTRIES
     with engine.connect() as connection:
@@ -148,5 +140,5 @@ def test_downgrade_restores_the_previous_schema_and_keeps_the_rows(engine: sa.En
             sa.text("SELECT id FROM blind_index WHERE kind = 'buyer_id'")
         ).scalar_one()
     assert new_id > max(ids)
-    _migrate(engine, REVISION)  # and up again
+    migrate_data_to(engine, REVISION)  # and up again
     assert len(_entries(engine)) == len(ENTRIES) + 1
