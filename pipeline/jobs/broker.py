@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, ShutdownNotifications, TimeLimit
+
+from pipeline.jobs.redis_broker import PromptRedisBroker
 
 #: Messages each worker process holds beyond the ones it is running.
 PREFETCH_PER_THREAD = 1
@@ -32,7 +33,8 @@ def make_broker(url: str) -> dramatiq.Broker:
         # Publisher confirms: enqueue returns only once RabbitMQ holds the message.
         return RabbitmqBroker(url=url, confirm_delivery=True, middleware=_middleware())
     if url.startswith(("redis://", "rediss://")):
-        return RedisBroker(  # type: ignore[no-untyped-call]
+        # Prompt: a full prefetch waits for an ack, not for a backoff (see redis_broker).
+        return PromptRedisBroker(  # type: ignore[no-untyped-call]
             url=url, middleware=_middleware(), namespace="ordervault"
         )
     raise ValueError(f"unsupported broker URL scheme: {url.split(':', 1)[0]}")
