@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import dramatiq
 import pytest
@@ -50,6 +50,18 @@ def next_message(consumer: PromptRedisConsumer) -> dramatiq.MessageProxy:
     raise AssertionError("no message fetched")
 
 
+def assert_waits_until(consumer: PromptRedisConsumer, settle: Callable[[], None]) -> None:
+    """With its prefetch full, `next(consumer)` waits; `settle()` (an ack or nack) ends it."""
+    returned = threading.Event()
+    waiter = threading.Thread(target=lambda: (next(consumer), returned.set()), daemon=True)
+    waiter.start()
+    # Dramatiq's own consumer returned after a 5-10 ms backoff here.
+    assert not returned.wait(0.3), "the consumer did not wait with its prefetch full"
+    settle()
+    assert returned.wait(10), "settling a message did not wake the consumer"
+    waiter.join(10)
+
+
 def test_a_full_prefetch_waits_for_the_ack_then_fetches_the_next_message(
     broker: PromptRedisBroker,
 ) -> None:
@@ -60,14 +72,7 @@ def test_a_full_prefetch_waits_for_the_ack_then_fetches_the_next_message(
     first = next_message(consumer)
     assert first.message_id == first_id
 
-    returned = threading.Event()
-    waiter = threading.Thread(target=lambda: (next(consumer), returned.set()), daemon=True)
-    waiter.start()
-    # The prefetch is full: the consumer waits (Dramatiq's own returned after a 5-10 ms backoff).
-    assert not returned.wait(0.3)
-    consumer.ack(first)
-    assert returned.wait(10), "the ack did not wake the consumer"
-    waiter.join(10)
+    assert_waits_until(consumer, lambda: consumer.ack(first))
 
     second = next_message(consumer)
     assert second.message_id == second_id
@@ -80,13 +85,7 @@ def test_a_nack_wakes_the_consumer_too(broker: PromptRedisBroker) -> None:
     enqueue(broker, queue, 1)
     consumer = broker.consume(queue, prefetch=1, timeout=TIMEOUT_MS)
     message = next_message(consumer)
-    returned = threading.Event()
-    waiter = threading.Thread(target=lambda: (next(consumer), returned.set()), daemon=True)
-    waiter.start()
-    assert not returned.wait(0.3)
-    consumer.nack(message)
-    assert returned.wait(10), "the nack did not wake the consumer"
-    waiter.join(10)
+    assert_waits_until(consumer, lambda: consumer.nack(message))
     consumer.close()
 
 

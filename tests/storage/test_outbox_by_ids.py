@@ -14,9 +14,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from storage import orders, outbox
 from storage.db import write_session
+from storage.models import DELIVERY_STATUSES, Delivery
 from tests.fixtures.databases import MigratedDatabase
 from tests.storage.concurrency import run_concurrently
 from tests.storage.factories import NOW, digest, order_record
@@ -73,6 +75,47 @@ def test_unknown_ids_and_rows_not_due_are_skipped(data_db: MigratedDatabase) -> 
         (ids[1], 2, "w2"),
         (ids[2], 2, "w2"),
     ]
+
+
+# (status, next attempt, lease end), relative to the claim's moment: every status, due or not.
+_ROW_STATES = [
+    (status, next_attempt_s, lease_s)
+    for status in DELIVERY_STATUSES
+    for next_attempt_s in (-60, 60)
+    for lease_s in (None, -60, 60)
+]
+
+
+def test_a_claim_by_ids_takes_exactly_the_rows_the_general_claim_would(
+    data_db: MigratedDatabase,
+) -> None:
+    # On PostgreSQL the two are different statements, with the due condition written twice:
+    # they must agree on every row state.
+    ids = _deliveries(data_db, len(_ROW_STATES))
+    with write_session(data_db.sessions) as session:
+        for delivery_id, (status, next_attempt_s, lease_s) in zip(ids, _ROW_STATES, strict=True):
+            session.execute(
+                sa.update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(
+                    status=status,
+                    next_attempt_at=LATER + timedelta(seconds=next_attempt_s),
+                    lease_until=None if lease_s is None else LATER + timedelta(seconds=lease_s),
+                )
+            )
+    due = {"now": LATER, "lease_s": LEASE_S, "worker_id": "w", "limit": len(ids)}
+    with write_session(data_db.sessions) as session:
+        general = {row.id for row in outbox.claim(session, **due)}
+        session.rollback()
+    by_ids = set(_claim(data_db, ids))
+    assert by_ids == general
+    expected = {
+        delivery_id
+        for delivery_id, (status, next_attempt_s, lease_s) in zip(ids, _ROW_STATES, strict=True)
+        if (status in ("pending", "failed") and next_attempt_s < 0)
+        or (status == "sending" and lease_s is not None and lease_s <= 0)
+    }
+    assert by_ids == expected
 
 
 def test_a_newer_version_waits_while_an_older_one_is_on_its_way(
