@@ -46,6 +46,8 @@ ORDERS = max(1000, fault_orders(5000) // 5)
 BATCH_SIZE = 25
 WORKERS = 2
 THREADS = 2
+# Per request: with WORKERS x THREADS batches in flight, a run lasts seconds, not a poll.
+RESPONSE_DELAY_S = 0.25
 SWEEP_EVERY_S = 3.0
 DEADLINE_S = 180.0 + ORDERS * 0.1
 
@@ -74,6 +76,9 @@ def extra_settings() -> str:
 @pytest.fixture
 def receiver(tmp_path: Path) -> Iterator[WebhookReceiver]:
     with WebhookReceiver(tmp_path / "receiver", secret=ENVIRON["ACME_WEBHOOK_SECRET"]) as running:
+        # Paced, so the faults land mid-run however fast forwarding has become: unpaced, the
+        # workers forwarded everything between two polls of the outbox (December 2026).
+        running.respond_with(None, delay_s=RESPONSE_DELAY_S)
         yield running
 
 
