@@ -9,7 +9,6 @@ with SELECT ... FOR UPDATE SKIP LOCKED, SQLite claims inside BEGIN IMMEDIATE.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -17,11 +16,17 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db import is_sqlite, require_write_lock, write_session
 from storage.models import DELIVERY_STATUSES, Delivery
+from storage.outbox_statements import (
+    claim_statement,
+    claimable,
+    delivered_statement,
+    release_statement,
+)
+from storage.outbox_statements import id_in_param as id_in_param  # callers import it from here
 from storage.sqltypes import ensure_utc
 from storage.statements import rowcount
 
@@ -60,20 +65,6 @@ def delivery_idempotency_key(
     if any("\x00" in part for part in parts):
         raise ValueError("identifiers must not contain NUL (it separates the key's parts)")
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
-
-
-def _claimable(
-    now: datetime | sa.BindParameter[Any], rows: sa.FromClause | None = None
-) -> sa.ColumnElement[bool]:
-    """Due: pending or failed with its next attempt come, or sending under a lapsed lease.
-
-    `rows`: the deliveries table or an alias of it (the table itself when None).
-    """
-    c = (_DELIVERIES if rows is None else rows).c
-    return sa.or_(
-        sa.and_(c.status.in_(("pending", "failed")), c.next_attempt_at <= now),
-        sa.and_(c.status == "sending", c.lease_until <= now),
-    )
 
 
 def claim(
@@ -161,12 +152,7 @@ def _claim(
         params["ids"] = list(delivery_ids)
     if client_id is not None:
         params.update(of_client_id=client_id, of_destination=destination)
-    sqlite = is_sqlite(session)
-    statement: sa.Executable
-    if delivery_ids is not None and client_id is None and not sqlite:
-        statement = _CLAIM_BY_IDS_POSTGRESQL
-    else:
-        statement = _claim_statement(sqlite, delivery_ids is not None, client_id is not None)
+    statement = claim_statement(is_sqlite(session), delivery_ids is not None, client_id is not None)
     # RETURNING comes in no promised order: oldest due first, as the subquery chose them.
     rows = sorted(session.execute(statement, params), key=lambda row: (row.next_attempt_at, row.id))
     lease_until = params["lease_until"]
@@ -184,137 +170,6 @@ def _claim(
         )
         for row in rows
     ]
-
-
-def id_in_param(column: sa.ColumnElement[int], name: str, sqlite: bool) -> sa.ColumnElement[bool]:
-    """`column IN (ids)`, the ids bound at execution as parameter `name`, for a statement
-    built once. On PostgreSQL it is `= ANY(<one array parameter>)`: an IN list renders one
-    parameter per id, so every claim size would be a new statement text that SQLAlchemy
-    compiles and psycopg parses again; with one array the text never changes."""
-    if sqlite:
-        return column.in_(sa.bindparam(name, expanding=True))
-    return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(sa.BigInteger)))
-
-
-# A message's claim on PostgreSQL: its rows, looked up one by one by primary key. The general
-# statement below leaves the choice of index to the planner, which took the status index
-# whenever the table's statistics said few rows were due: true of a quiet outbox, of a new one
-# not yet analysed, and false during a backfill, when thousands are. Each claim then read
-# every due row, and every dead index entry an update left behind until vacuum (each claim and
-# each delivery moves a row to another status), to keep the hundred it was given: 2-3 ms of
-# server time per claim of 100 after 20,000 forwarded rows, growing with the backlog and the
-# history. Here nothing is left to the statistics:
-# - unnest + LATERAL ... LIMIT 1: a primary-key lookup per id (the LIMIT keeps the planner
-#   from flattening the subquery into a join it could plan as a scan);
-# - OFFSET 0 keeps NOT EXISTS a per-row probe of the (order, version, destination) unique
-#   index, not an anti-join over every row that was ever 'sending';
-# - ARRAY(...) hands the UPDATE a list of ids to find by primary key, not a join to plan.
-# Rows are locked (FOR UPDATE ... SKIP LOCKED) inside the lateral subquery, after its filter,
-# and a row changed by a concurrent claim is re-checked against the filter there, as the
-# general statement's would be.
-_CLAIM_BY_IDS_POSTGRESQL = sa.text(
-    """
-    UPDATE deliveries
-    SET status = 'sending', attempts = deliveries.attempts + 1,
-        lease_until = :lease_until, leased_by = :worker_id
-    WHERE deliveries.id = ANY(ARRAY(
-        SELECT due.id
-        FROM unnest(:ids) AS k(id)
-        CROSS JOIN LATERAL (
-            SELECT d.id, d.next_attempt_at
-            FROM deliveries AS d
-            WHERE d.id = k.id
-              AND ((d.status IN ('pending', 'failed') AND d.next_attempt_at <= :now)
-                   OR (d.status = 'sending' AND d.lease_until <= :now))
-              AND NOT EXISTS (
-                  SELECT FROM deliveries AS older
-                  WHERE older.order_id = d.order_id
-                    AND older.destination = d.destination
-                    AND older.order_version < d.order_version
-                    AND older.status = 'sending'
-                    AND older.lease_until > :now
-                  OFFSET 0)
-            LIMIT 1) AS due
-        ORDER BY due.next_attempt_at, due.id
-        LIMIT :limit
-        FOR UPDATE OF due SKIP LOCKED))
-    RETURNING deliveries.id, deliveries.order_id, deliveries.order_version,
-        deliveries.client_id, deliveries.destination, deliveries.idempotency_key,
-        deliveries.attempts, deliveries.next_attempt_at
-    """
-).bindparams(
-    sa.bindparam("ids", type_=postgresql.ARRAY(sa.BigInteger)),
-    sa.bindparam("now", type_=_DELIVERIES.c.next_attempt_at.type),
-    sa.bindparam("lease_until", type_=_DELIVERIES.c.lease_until.type),
-    sa.bindparam("worker_id", type_=sa.String),
-    sa.bindparam("limit", type_=sa.Integer),
-)
-
-
-@functools.cache
-def _claim_statement(sqlite: bool, by_ids: bool, by_destination: bool) -> sa.Update:
-    """The claim, one statement per shape, built once and executed with parameters.
-
-    One UPDATE whose subquery picks and locks the due rows, instead of a SELECT and then an
-    UPDATE by their ids: a round trip and a list of ids less per claim. Building statements
-    on every claim cost more CPU than the database spent running them, and a statement object
-    that is reused keeps its cache key, so SQLAlchemy compiles it once.
-    """
-    d = _DELIVERIES.c
-    # The subquery reads an alias: against the table itself SQLAlchemy would correlate it
-    # with the UPDATE's own table and drop its FROM.
-    due = _DELIVERIES.alias("due")
-    now = sa.bindparam("now", type_=d.next_attempt_at.type)
-    # Not while an older version of the same order is on its way to the same destination under
-    # a live lease: the newer one waits, so it cannot overtake (order kept per order id). An
-    # expired lease no longer holds it back (that worker is presumed dead; receivers can also
-    # drop a late older version by `order_version`).
-    older = _DELIVERIES.alias("older")
-    no_older_in_flight = ~sa.exists().where(
-        older.c.order_id == due.c.order_id,
-        older.c.destination == due.c.destination,
-        older.c.order_version < due.c.order_version,
-        older.c.status == "sending",
-        older.c.lease_until > now,
-    )
-    select_due = (
-        sa.select(due.c.id)
-        .where(_claimable(now, due), no_older_in_flight)
-        .order_by(due.c.next_attempt_at, due.c.id)
-        .limit(sa.bindparam("limit", type_=sa.Integer))
-        # Rows another worker is claiming right now are skipped, not waited for; once that
-        # claim commits, the re-checked WHERE no longer matches them. SQLite ignores this and
-        # relies on the write lock instead.
-        .with_for_update(skip_locked=True)
-    )
-    if by_ids:
-        select_due = select_due.where(id_in_param(due.c.id, "ids", sqlite))
-    if by_destination:
-        select_due = select_due.where(
-            # Not named after the columns: an UPDATE reserves those names for its SET values.
-            due.c.client_id == sa.bindparam("of_client_id", type_=d.client_id.type),
-            due.c.destination == sa.bindparam("of_destination", type_=d.destination.type),
-        )
-    return (
-        sa.update(_DELIVERIES)
-        .where(d.id.in_(select_due))
-        .values(
-            status="sending",
-            lease_until=sa.bindparam("lease_until", type_=d.lease_until.type),
-            leased_by=sa.bindparam("worker_id", type_=d.leased_by.type),
-            attempts=d.attempts + 1,
-        )
-        .returning(
-            d.id,
-            d.order_id,
-            d.order_version,
-            d.client_id,
-            d.destination,
-            d.idempotency_key,
-            d.attempts,
-            d.next_attempt_at,
-        )
-    )
 
 
 def mark_delivered(session: Session, delivery_id: int, *, now: datetime) -> bool:
@@ -337,49 +192,8 @@ def mark_delivered_many(session: Session, delivery_ids: Collection[int], *, now:
     """`mark_delivered` for many rows in one statement; returns how many were being sent."""
     if not delivery_ids:
         return 0
-    statement = _delivered_statement(is_sqlite(session))
+    statement = delivered_statement(is_sqlite(session))
     return rowcount(session.execute(statement, {"ids": list(delivery_ids), "now": ensure_utc(now)}))
-
-
-@functools.cache
-def _delivered_statement(sqlite: bool) -> sa.Executable:
-    if not sqlite:
-        return _DELIVERED_POSTGRESQL
-    d = _DELIVERIES.c
-    return (
-        sa.update(_DELIVERIES)
-        .where(id_in_param(d.id, "ids", sqlite), d.status == "sending")
-        .values(
-            status="delivered",
-            delivered_at=sa.bindparam("now", type_=d.delivered_at.type),
-            lease_until=None,
-            leased_by=None,
-        )
-    )
-
-
-# The rows a worker sent, by primary key, for the reason `_CLAIM_BY_IDS_POSTGRESQL` gives:
-# `id = ANY(ids) AND status = 'sending'` was planned as a read of the status index's 'sending'
-# entries (few by the statistics), and every claim left one there, dead until vacuum. Each
-# row is locked in the subquery and its status re-checked if a concurrent transaction changed
-# it, as the UPDATE's own WHERE would be.
-_DELIVERED_POSTGRESQL = sa.text(
-    """
-    UPDATE deliveries
-    SET status = 'delivered', delivered_at = :now, lease_until = NULL, leased_by = NULL
-    WHERE deliveries.id = ANY(ARRAY(
-        SELECT sending.id
-        FROM unnest(:ids) AS k(id)
-        CROSS JOIN LATERAL (
-            SELECT d.id FROM deliveries AS d
-            WHERE d.id = k.id AND d.status = 'sending'
-            LIMIT 1
-            FOR UPDATE) AS sending))
-    """
-).bindparams(
-    sa.bindparam("ids", type_=postgresql.ARRAY(sa.BigInteger)),
-    sa.bindparam("now", type_=_DELIVERIES.c.delivered_at.type),
-)
 
 
 def release(
@@ -397,27 +211,7 @@ def release(
     if not delivery_ids:
         return 0
     params = {"ids": list(delivery_ids), "worker_id": worker_id, "retry_at": ensure_utc(retry_at)}
-    return rowcount(session.execute(_release_statement(is_sqlite(session)), params))
-
-
-@functools.cache
-def _release_statement(sqlite: bool) -> sa.Update:
-    d = _DELIVERIES.c
-    return (
-        sa.update(_DELIVERIES)
-        .where(
-            id_in_param(d.id, "ids", sqlite),
-            d.status == "sending",
-            d.leased_by == sa.bindparam("worker_id", type_=d.leased_by.type),
-        )
-        .values(
-            status="pending",
-            next_attempt_at=sa.bindparam("retry_at", type_=d.next_attempt_at.type),
-            attempts=d.attempts - 1,
-            lease_until=None,
-            leased_by=None,
-        )
-    )
+    return rowcount(session.execute(release_statement(is_sqlite(session)), params))
 
 
 def mark_failed(
@@ -485,7 +279,7 @@ def due_for_sweep(
     return list(
         session.scalars(
             sa.select(Delivery.id)
-            .where(_claimable(cutoff))
+            .where(claimable(cutoff))
             .order_by(Delivery.next_attempt_at, Delivery.id)
             .limit(limit)
         )

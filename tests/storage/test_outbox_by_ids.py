@@ -1,9 +1,9 @@
 """The outbox statements a message runs by delivery ids: the same leases, found by primary key.
 
 On PostgreSQL the claim by ids and the marking of delivered rows are statements of their own
-(`outbox._CLAIM_BY_IDS_POSTGRESQL`, `outbox._DELIVERED_POSTGRESQL`); these tests hold the
-claim to the promises of the general one on both dialects, and both plans to a primary-key
-lookup per id however many rows are due and however many updates left dead index entries.
+(`storage.outbox_statements`); these tests hold the claim to the promises of the general one
+on both dialects, and both plans to a primary-key lookup per id however many rows are due and
+however many updates left dead index entries.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from storage import orders, outbox
+from storage import orders, outbox, outbox_statements
 from storage.db import write_session
 from storage.models import DELIVERY_STATUSES, Delivery
 from tests.fixtures.databases import MigratedDatabase
@@ -207,7 +207,7 @@ def test_the_claim_looks_each_id_up_by_primary_key_however_many_rows_are_due(
         "worker_id": "w",
         "limit": len(ids),
     }
-    _assert_looked_up_by_key(data_db, outbox._CLAIM_BY_IDS_POSTGRESQL, params)
+    _assert_looked_up_by_key(data_db, outbox_statements.claim_statement(False, True, False), params)
     # And through `claim`: exactly the given rows.
     assert _claim(data_db, ids) == ids
 
@@ -222,7 +222,7 @@ def test_marking_rows_delivered_looks_each_id_up_by_primary_key(
     assert _claim(data_db, ids) == ids
     _crowd_the_status_index(data_db)
     params = {"ids": ids, "now": LATER}
-    _assert_looked_up_by_key(data_db, outbox._delivered_statement(False), params)
+    _assert_looked_up_by_key(data_db, outbox_statements.delivered_statement(False), params)
     with write_session(data_db.sessions) as session:
         assert outbox.mark_delivered_many(session, [*ids, 999_999], now=LATER) == len(ids)
         assert outbox.mark_delivered_many(session, ids, now=LATER) == 0
