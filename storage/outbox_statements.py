@@ -216,7 +216,9 @@ _DELIVERED_POSTGRESQL = sa.text(
 
 
 @functools.cache
-def release_statement(sqlite: bool) -> sa.Update:
+def release_statement(sqlite: bool) -> sa.Executable:
+    if not sqlite:
+        return _RELEASE_POSTGRESQL
     d = _DELIVERIES.c
     return (
         sa.update(_DELIVERIES)
@@ -233,3 +235,26 @@ def release_statement(sqlite: bool) -> sa.Update:
             leased_by=None,
         )
     )
+
+
+# Rows handed back unsent, by primary key, for the same reason as `_DELIVERED_POSTGRESQL`: a
+# destination that is down makes every claim hand back what it did not send.
+_RELEASE_POSTGRESQL = sa.text(
+    """
+    UPDATE deliveries
+    SET status = 'pending', next_attempt_at = :retry_at, attempts = deliveries.attempts - 1,
+        lease_until = NULL, leased_by = NULL
+    WHERE deliveries.id = ANY(ARRAY(
+        SELECT held.id
+        FROM unnest(:ids) AS k(id)
+        CROSS JOIN LATERAL (
+            SELECT d.id FROM deliveries AS d
+            WHERE d.id = k.id AND d.status = 'sending' AND d.leased_by = :worker_id
+            LIMIT 1
+            FOR UPDATE) AS held))
+    """
+).bindparams(
+    sa.bindparam("ids", type_=postgresql.ARRAY(sa.BigInteger)),
+    sa.bindparam("retry_at", type_=_DELIVERIES.c.next_attempt_at.type),
+    sa.bindparam("worker_id", type_=sa.String),
+)

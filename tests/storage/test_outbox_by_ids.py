@@ -1,9 +1,9 @@
 """The outbox statements a message runs by delivery ids: the same leases, found by primary key.
 
-On PostgreSQL the claim by ids and the marking of delivered rows are statements of their own
-(`storage.outbox_statements`); these tests hold the claim to the promises of the general one
-on both dialects, and both plans to a primary-key lookup per id however many rows are due and
-however many updates left dead index entries.
+On PostgreSQL the claim by ids, the marking of delivered rows and the handing back of unsent
+ones are statements of their own (`storage.outbox_statements`); these tests hold the claim to
+the promises of the general one on both dialects, and all three plans to a primary-key lookup
+per id however many rows are due and however many updates left dead index entries.
 """
 
 from __future__ import annotations
@@ -226,6 +226,27 @@ def test_marking_rows_delivered_looks_each_id_up_by_primary_key(
     with write_session(data_db.sessions) as session:
         assert outbox.mark_delivered_many(session, [*ids, 999_999], now=LATER) == len(ids)
         assert outbox.mark_delivered_many(session, ids, now=LATER) == 0
+
+
+@pytest.mark.postgres
+def test_handing_rows_back_looks_each_id_up_by_primary_key(data_db: MigratedDatabase) -> None:
+    if data_db.dialect != "postgresql":
+        pytest.skip("SQLite updates with a plain IN")
+    ids = _deliveries(data_db, 20)
+    assert _claim(data_db, ids) == ids
+    _crowd_the_status_index(data_db)
+    params = {"ids": ids, "worker_id": "w", "retry_at": LATER}
+    _assert_looked_up_by_key(data_db, outbox_statements.release_statement(False), params)
+    with write_session(data_db.sessions) as session:
+        # Only the lease holder may; unknown ids are ignored.
+        assert outbox.release(session, ids, worker_id="other", retry_at=LATER) == 0
+        assert outbox.release(session, [*ids, 999_999], worker_id="w", retry_at=LATER) == 20
+        assert outbox.release(session, ids, worker_id="w", retry_at=LATER) == 0
+    # Due again with the attempt not counted: the next claim is the first attempt again.
+    claimed = outbox.claim(
+        data_db.sessions, now=LATER, lease_s=LEASE_S, worker_id="w2", limit=20, delivery_ids=ids
+    )
+    assert [(row.id, row.attempts) for row in claimed] == [(i, 1) for i in ids]
 
 
 def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
