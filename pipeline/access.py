@@ -31,7 +31,8 @@ from pipeline.runtime import Runtime
 from storage import audit, get_order, write_session
 from storage.db import is_sqlite
 from storage.models import Order as OrderRow
-from storage.outbox import ClaimedDelivery, id_in_param
+from storage.outbox import ClaimedDelivery
+from storage.outbox_statements import id_in_param
 
 
 class Purpose(enum.StrEnum):

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +26,6 @@ from storage.outbox_statements import (
     delivered_statement,
     release_statement,
 )
-from storage.outbox_statements import id_in_param as id_in_param  # callers import it from here
 from storage.sqltypes import ensure_utc
 from storage.statements import rowcount
 
@@ -53,8 +52,6 @@ class ClaimedDelivery:
 
 # How many rows a claim may top up to, given the claimed rows' client and destination.
 TopUp = Callable[[str, str], int]
-
-_DELIVERIES = cast(sa.Table, Delivery.__table__)
 
 
 def delivery_idempotency_key(

@@ -4,7 +4,8 @@ Building a SQLAlchemy statement on every claim cost more CPU than the database s
 it; a statement object that is reused keeps its cache key, so SQLAlchemy compiles it once.
 On PostgreSQL the statements a message runs by delivery ids are written out by hand so that
 each row is found by primary key whatever the planner's statistics say (see
-`_CLAIM_BY_IDS_POSTGRESQL`). `storage.outbox` is their only caller, besides `id_in_param`.
+`_CLAIM_BY_IDS_POSTGRESQL`). `storage.outbox` runs them; `id_in_param` also serves the
+pipeline's own statements by ids.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from pipeline.runtime import Runtime
 from storage import outbox
 from storage.db import is_sqlite
 from storage.models import Delivery
+from storage.outbox_statements import id_in_param
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,6 @@ def _destinations_query(sqlite: bool) -> sa.Select[Any]:
     deliveries = cast(sa.Table, Delivery.__table__)
     return (
         sa.select(deliveries.c.id, deliveries.c.client_id, deliveries.c.destination)
-        .where(outbox.id_in_param(deliveries.c.id, "ids", sqlite))
+        .where(id_in_param(deliveries.c.id, "ids", sqlite))
         .order_by(deliveries.c.id)
     )
